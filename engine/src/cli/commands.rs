@@ -1,0 +1,457 @@
+//! The commands: each a short sequence of engine operations.
+
+use super::output::{self, LinePrinter, readable, secs, use_color};
+use super::{Cli, Command, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Global, StateCommand};
+use rinfra_engine::apply::{self, ApplyOptions};
+use rinfra_engine::ops::{self, LoadError};
+use rinfra_engine::plan::{self, Observations, Op, OutputChange, Plan};
+use rinfra_engine::render;
+use rinfra_engine::stack::Stack;
+use rinfra_resources::{Aws, AwsSettings, Registry};
+use rinfra_state::{StateFile, StateLock};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Version of every JSON document the command line prints.
+const JSON_VERSION: u32 = 1;
+
+/// One command's context: the checked stack, where its state lives, and
+/// the providers (whose AWS clients are built on first use).
+struct Session {
+    stack: Stack,
+    state_path: PathBuf,
+    registry: Registry,
+    aws: Arc<Aws>,
+    color: bool,
+    color_err: bool,
+    parallel: usize,
+    stats: bool,
+    phases: Vec<(&'static str, Duration)>,
+}
+
+type Exit = i32;
+
+impl Session {
+    fn open(g: &Global) -> Result<Session, Exit> {
+        let color_err = use_color(g.color, false);
+        let Some(path) = g.stack.clone() else {
+            output::error(color_err, "no stack file given: pass `-s FILE` or set RINFRA_STACK");
+            return Err(EXIT_ERROR);
+        };
+        let mut overrides = BTreeMap::new();
+        for kv in &g.config {
+            match kv.split_once('=') {
+                Some((k, v)) => {
+                    overrides.insert(k.to_string(), v.to_string());
+                }
+                None => {
+                    output::error(color_err, &format!("--config `{kv}` must be KEY=VALUE"));
+                    return Err(EXIT_ERROR);
+                }
+            }
+        }
+        let aws = Aws::new(AwsSettings {
+            region: g.region.clone(),
+            endpoint_url: g.endpoint_url.clone(),
+            profile: g.profile.clone(),
+        });
+        let registry = Registry::aws(aws.clone());
+        let t = Instant::now();
+        let stack = match ops::load_stack(&path, &overrides, &registry) {
+            Ok(s) => s,
+            Err(LoadError::Invalid { source_text, diagnostics }) => {
+                eprint!("{}", diagnostics.render(&path.display().to_string(), &source_text, color_err));
+                return Err(EXIT_ERROR);
+            }
+            Err(e) => {
+                output::error(color_err, &e.to_string());
+                return Err(EXIT_ERROR);
+            }
+        };
+        let state_path = g.state.clone().unwrap_or_else(|| ops::default_state_path(&stack.name));
+        Ok(Session {
+            stack,
+            state_path,
+            registry,
+            aws,
+            color: use_color(g.color, true),
+            color_err,
+            parallel: g.parallel.max(1),
+            stats: g.stats,
+            phases: vec![("parse", t.elapsed())],
+        })
+    }
+
+    fn fail(&self, message: impl std::fmt::Display) -> Exit {
+        output::error(self.color_err, &message.to_string());
+        EXIT_ERROR
+    }
+
+    fn lock(&self, command: &str) -> Result<StateLock, Exit> {
+        StateLock::acquire(&self.state_path, command).map_err(|e| self.fail(e))
+    }
+
+    fn load_state(&self) -> Result<StateFile, Exit> {
+        rinfra_state::load_or_new(&self.state_path, &self.stack.name).map_err(|e| self.fail(e))
+    }
+
+    fn save(&self, state: &mut StateFile) -> Result<(), Exit> {
+        rinfra_state::save(&self.state_path, state).map_err(|e| self.fail(e))
+    }
+
+    async fn reconcile(&self, state: &mut StateFile, persist: bool) -> Result<(), Exit> {
+        if state.pending.is_empty() {
+            return Ok(());
+        }
+        let notes = ops::reconcile_pending(state, &self.registry).await.map_err(|e| self.fail(e))?;
+        for n in notes {
+            output::warn(self.color_err, &format!("recovered from an interrupted run: {n}"));
+        }
+        if persist {
+            self.save(state)?;
+        }
+        Ok(())
+    }
+
+    async fn refresh(&mut self, state: &StateFile) -> Result<Observations, Exit> {
+        let t = Instant::now();
+        let r = ops::refresh(state, Some(&self.stack), &self.registry).await.map_err(|e| self.fail(e));
+        self.phases.push(("refresh", t.elapsed()));
+        r
+    }
+
+    fn plan(&mut self, state: &StateFile, observed: Option<&Observations>) -> Result<Plan, Exit> {
+        let t = Instant::now();
+        let p = plan::plan(&self.stack, state, &self.registry, observed).map_err(|e| self.fail(e));
+        self.phases.push(("plan", t.elapsed()));
+        p
+    }
+
+    fn print_stats(&self) {
+        if !self.stats {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "\nStatistics:");
+        for (phase, d) in &self.phases {
+            let _ = writeln!(err, "  {phase:<8} {:>8.1} ms", d.as_secs_f64() * 1000.0);
+        }
+        let calls = self.aws.stats().snapshot();
+        let _ = writeln!(err, "  API calls: {}", calls.values().sum::<u64>());
+        for (op, n) in calls {
+            let _ = writeln!(err, "    {op:<40} {n}");
+        }
+    }
+}
+
+/// Refuses at once when confirmation is needed but cannot be asked for.
+fn needs_terminal(yes: bool, command: &str, color: bool) -> Result<(), Exit> {
+    if !yes && !std::io::stdin().is_terminal() {
+        output::error(
+            color,
+            &format!("`rinfra {command}` needs confirmation, but stdin is not a terminal; pass --yes to go ahead"),
+        );
+        return Err(EXIT_ERROR);
+    }
+    Ok(())
+}
+
+fn confirm(question: &str) -> bool {
+    print!("\n{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    line.trim() == "yes"
+}
+
+/// Sets `flag` on the first SIGINT or SIGTERM, so a run stops starting new
+/// work and lets what is in flight finish and be recorded.
+fn watch_signals(flag: Arc<AtomicBool>, color: bool) {
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term => {},
+        }
+        flag.store(true, Ordering::SeqCst);
+        output::warn(color, "interrupted: finishing the operations in flight, then stopping");
+    });
+}
+
+fn plan_json(p: &Plan) -> Value {
+    let s = p.summary();
+    readable(json!({
+        "version": JSON_VERSION,
+        "stack": p.stack,
+        "refreshed": p.refreshed,
+        "changes": !p.is_empty(),
+        "summary": s,
+        "steps": p.steps,
+        "outputs": p.outputs,
+    }))
+}
+
+/// Runs the command and returns the exit code.
+pub async fn run(cli: Cli) -> Exit {
+    let g = cli.global;
+    let result = match cli.command {
+        Command::Preview(a) => preview(&g, a.json, a.refresh, a.detailed_exitcode).await,
+        Command::Up(a) => up(&g, a.yes, a.refresh).await,
+        Command::Refresh(a) => refresh(&g, a.yes, a.preview_only).await,
+        Command::Destroy(a) => destroy(&g, a.yes).await,
+        Command::Output(a) => output_cmd(&g, a.name.as_deref(), a.json),
+        Command::Validate(a) => validate(&g, a.json),
+        Command::Unlock(a) => unlock(&g, a.force),
+        Command::State(StateCommand::Verify) => state_verify(&g),
+    };
+    match result {
+        Ok(code) | Err(code) => code,
+    }
+}
+
+async fn preview(g: &Global, as_json: bool, refresh: bool, detailed: bool) -> Result<Exit, Exit> {
+    let mut s = Session::open(g)?;
+    let mut state = s.load_state()?;
+    // Reconcile in memory only: a preview never writes.
+    s.reconcile(&mut state, false).await?;
+    let observed = if refresh { Some(s.refresh(&state).await?) } else { None };
+    let p = s.plan(&state, observed.as_ref())?;
+    if as_json {
+        output::json(&plan_json(&p));
+    } else {
+        print!("{}", render::plan(&p, s.color));
+    }
+    s.print_stats();
+    Ok(if detailed && !p.is_empty() { EXIT_CHANGES } else { EXIT_OK })
+}
+
+fn print_report(s: &Session, report: &apply::Report, started: Instant, verb: &str) {
+    let count = |ops: &[Op]| report.done.iter().filter(|(_, o, _)| ops.contains(o)).count();
+    if report.ok() {
+        println!(
+            "\n{verb} complete! Resources: {} created, {} updated, {} replaced, {} deleted. ({})",
+            count(&[Op::Create]),
+            count(&[Op::Update]),
+            count(&[Op::Replace]),
+            count(&[Op::Delete, Op::Forget]),
+            secs(started.elapsed())
+        );
+    } else {
+        for f in &report.failures {
+            output::error(
+                s.color_err,
+                &format!("{} of `{}` failed: {}", output::verb(f.op).0.to_lowercase(), f.name, f.error),
+            );
+        }
+        if report.interrupted {
+            output::error(s.color_err, "the run stopped before every operation started; run it again to finish");
+        }
+        output::error(
+            s.color_err,
+            &format!("{verb} failed after {} operation(s) succeeded; the state records what exists", report.done.len()),
+        );
+    }
+}
+
+async fn up(g: &Global, yes: bool, refresh: bool) -> Result<Exit, Exit> {
+    needs_terminal(yes, "up", use_color(g.color, false))?;
+    let mut s = Session::open(g)?;
+    let _lock = s.lock("up")?;
+    let mut state = s.load_state()?;
+    s.reconcile(&mut state, true).await?;
+    let observed = if refresh { Some(s.refresh(&state).await?) } else { None };
+    let p = s.plan(&state, observed.as_ref())?;
+    if p.is_empty() {
+        println!("{}", render::NO_CHANGES);
+        s.print_stats();
+        return Ok(EXIT_OK);
+    }
+    print!("{}", render::plan(&p, s.color));
+    if !yes && !confirm("Do you want to perform these actions?") {
+        println!("\nApply cancelled.");
+        return Ok(EXIT_ERROR);
+    }
+    println!();
+    let cancel = Arc::new(AtomicBool::new(false));
+    watch_signals(cancel.clone(), s.color_err);
+    let opts = ApplyOptions { parallel: s.parallel, cancel };
+    let started = Instant::now();
+    let report =
+        apply::apply(&p, Some(&s.stack), &mut state, &s.state_path, &s.registry, &opts, Arc::new(LinePrinter::new()))
+            .await
+            .map_err(|e| s.fail(e))?;
+    s.phases.push(("apply", started.elapsed()));
+    print_report(&s, &report, started, "Apply");
+    if report.ok() && !state.outputs.is_empty() {
+        println!("\nOutputs:\n");
+        print!("{}", render::outputs(&state.outputs));
+    }
+    s.print_stats();
+    Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
+}
+
+async fn refresh(g: &Global, yes: bool, preview_only: bool) -> Result<Exit, Exit> {
+    if !preview_only {
+        needs_terminal(yes, "refresh", use_color(g.color, false))?;
+    }
+    let mut s = Session::open(g)?;
+    let _lock = if preview_only { None } else { Some(s.lock("refresh")?) };
+    let mut state = s.load_state()?;
+    s.reconcile(&mut state, !preview_only).await?;
+    let observed = s.refresh(&state).await?;
+    let changes = ops::drift(&state, &observed, &s.registry);
+    if changes.is_empty() {
+        println!("The state matches the cloud; nothing to refresh.");
+        s.print_stats();
+        return Ok(EXIT_OK);
+    }
+    println!("Objects have changed outside of rinfra:\n");
+    for c in &changes {
+        println!("  # {} has been {}", c.name, if c.status == "deleted" { "deleted" } else { "changed" });
+        for (prop, (was, now)) in &c.properties {
+            let show = |v: &Option<Value>| v.as_ref().map(|v| render::value(v, 6)).unwrap_or_else(|| "null".into());
+            println!("      ~ {prop} = {} -> {}", show(was), show(now));
+        }
+    }
+    if preview_only {
+        s.print_stats();
+        return Ok(EXIT_OK);
+    }
+    if !yes && !confirm("Do you want to write these changes into the state?") {
+        println!("\nRefresh cancelled.");
+        return Ok(EXIT_ERROR);
+    }
+    ops::apply_refresh(&mut state, &observed, &s.registry);
+    s.save(&mut state)?;
+    let removed = changes.iter().filter(|c| c.status == "deleted").count();
+    println!("\nRefresh complete! {} updated, {} removed from the state.", changes.len() - removed, removed);
+    s.print_stats();
+    Ok(EXIT_OK)
+}
+
+async fn destroy(g: &Global, yes: bool) -> Result<Exit, Exit> {
+    needs_terminal(yes, "destroy", use_color(g.color, false))?;
+    let mut s = Session::open(g)?;
+    let _lock = s.lock("destroy")?;
+    let mut state = s.load_state()?;
+    s.reconcile(&mut state, true).await?;
+    let observed = s.refresh(&state).await?;
+    let gone = ops::drop_gone(&mut state, &observed);
+    for name in &gone {
+        println!("{name}: already deleted outside rinfra; removing it from the state");
+    }
+    let steps = plan::delete_steps(&state, &s.registry, |_| true).map_err(|e| s.fail(e))?;
+    let outputs =
+        state.outputs.iter().map(|(k, v)| OutputChange { name: k.clone(), old: Some(v.clone()), new: None }).collect();
+    let p = Plan { stack: s.stack.name.clone(), steps, outputs, refreshed: true };
+    if p.is_empty() {
+        if !gone.is_empty() {
+            s.save(&mut state)?;
+        }
+        println!("Nothing to destroy: the stack has no resources.");
+        s.print_stats();
+        return Ok(EXIT_OK);
+    }
+    print!("{}", render::plan(&p, s.color));
+    if !yes && !confirm("Do you really want to destroy all resources?") {
+        println!("\nDestroy cancelled.");
+        return Ok(EXIT_ERROR);
+    }
+    println!();
+    let cancel = Arc::new(AtomicBool::new(false));
+    watch_signals(cancel.clone(), s.color_err);
+    let opts = ApplyOptions { parallel: s.parallel, cancel };
+    let started = Instant::now();
+    let report = apply::apply(&p, None, &mut state, &s.state_path, &s.registry, &opts, Arc::new(LinePrinter::new()))
+        .await
+        .map_err(|e| s.fail(e))?;
+    s.phases.push(("apply", started.elapsed()));
+    print_report(&s, &report, started, "Destroy");
+    s.print_stats();
+    Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
+}
+
+fn output_cmd(g: &Global, name: Option<&str>, as_json: bool) -> Result<Exit, Exit> {
+    let s = Session::open(g)?;
+    let Some(state) = rinfra_state::load(&s.state_path, &s.stack.name).map_err(|e| s.fail(e))? else {
+        return Err(s.fail(format!("no state at {}: run `rinfra up` first", s.state_path.display())));
+    };
+    match name {
+        Some(n) => {
+            let Some(v) = state.outputs.get(n) else {
+                let known: Vec<&str> = state.outputs.keys().map(String::as_str).collect();
+                return Err(s.fail(format!("the stack has no output `{n}`; it has: {}", known.join(", "))));
+            };
+            if as_json {
+                output::json(v);
+            } else {
+                match v {
+                    Value::String(text) => println!("{text}"),
+                    other => println!("{}", render::value(other, 0)),
+                }
+            }
+        }
+        None if as_json => output::json(&Value::Object(state.outputs.clone().into_iter().collect())),
+        None => print!("{}", render::outputs(&state.outputs)),
+    }
+    Ok(EXIT_OK)
+}
+
+fn validate(g: &Global, as_json: bool) -> Result<Exit, Exit> {
+    let s = Session::open(g)?;
+    if as_json {
+        output::json(
+            &json!({"version": JSON_VERSION, "valid": true, "stack": s.stack.name, "resources": s.stack.order}),
+        );
+    } else {
+        println!("The stack `{}` is valid: {} resources.", s.stack.name, s.stack.resources.len());
+    }
+    Ok(EXIT_OK)
+}
+
+fn unlock(g: &Global, force: bool) -> Result<Exit, Exit> {
+    let s = Session::open(g)?;
+    let lock_path = StateLock::path_for(&s.state_path);
+    let Some(holder) = StateLock::holder(&lock_path) else {
+        println!("{} is not locked.", s.state_path.display());
+        return Ok(EXIT_OK);
+    };
+    if !force {
+        return Err(s.fail(format!(
+            "{} is locked by pid {} on {} ({}); pass --force to remove the lock",
+            s.state_path.display(),
+            holder.pid,
+            holder.host,
+            holder.command
+        )));
+    }
+    StateLock::force_unlock(&s.state_path).map_err(|e| s.fail(e))?;
+    println!("Removed the lock held by pid {} on {} ({}).", holder.pid, holder.host, holder.command);
+    Ok(EXIT_OK)
+}
+
+fn state_verify(g: &Global) -> Result<Exit, Exit> {
+    let s = Session::open(g)?;
+    let st = rinfra_state::verify(&s.state_path).map_err(|e| s.fail(e))?;
+    println!(
+        "{} is valid: stack `{}`, serial {}, lineage {}, {} resources.",
+        s.state_path.display(),
+        st.stack,
+        st.serial,
+        st.lineage,
+        st.resources.len()
+    );
+    Ok(EXIT_OK)
+}

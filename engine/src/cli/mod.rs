@@ -1,0 +1,188 @@
+//! Argument parsing and the commands.
+
+mod commands;
+mod output;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Exit code for success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code for any error, an invalid stack included.
+pub const EXIT_ERROR: i32 = 1;
+/// Exit code of `preview --detailed-exitcode` when changes are present.
+pub const EXIT_CHANGES: i32 = 2;
+
+/// Declarative infrastructure as code: Pulumi YAML stacks, applied to AWS.
+#[derive(Debug, Parser)]
+#[command(name = "rinfra", version, about, long_about = None, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXAMPLES: &str = "Examples:
+  rinfra preview -s stacks/datacenter.yaml
+  rinfra up      -s stacks/datacenter.yaml --yes
+  rinfra output  -s stacks/datacenter.yaml --json
+  rinfra destroy -s stacks/datacenter.yaml --yes
+
+Exit codes: 0 success, 1 error (an invalid stack included),
+2 changes present (only with `preview --detailed-exitcode`).";
+
+/// Options every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// The stack file.
+    #[arg(short = 's', long = "stack", env = "RINFRA_STACK", global = true, value_name = "FILE")]
+    stack: Option<PathBuf>,
+    /// The state file [default: .rinfra/<stack name>.json].
+    #[arg(long, env = "RINFRA_STATE", global = true, value_name = "PATH")]
+    state: Option<PathBuf>,
+    /// The AWS region [default: AWS_REGION, the profile, or us-east-1].
+    #[arg(long, global = true)]
+    region: Option<String>,
+    /// An endpoint for every AWS service, such as LocalStack's [default: AWS_ENDPOINT_URL].
+    #[arg(long, global = true, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// The AWS profile [default: AWS_PROFILE].
+    #[arg(long, global = true)]
+    profile: Option<String>,
+    /// Sets a config value declared by the stack (repeatable).
+    #[arg(short = 'c', long = "config", global = true, value_name = "KEY=VALUE")]
+    config: Vec<String>,
+    /// How many resource operations may run at once.
+    #[arg(long, global = true, default_value_t = 16)]
+    parallel: usize,
+    /// When to use colour.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    /// Print time per phase and API calls per operation to stderr.
+    #[arg(long, global = true)]
+    stats: bool,
+}
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what `up` would change, without changing anything.
+    Preview(PreviewArgs),
+    /// Create, update and delete resources so the cloud matches the stack.
+    Up(UpArgs),
+    /// Read what the cloud holds and write it into the state.
+    Refresh(RefreshArgs),
+    /// Delete every resource of the stack.
+    Destroy(YesArgs),
+    /// Print the stack's outputs from the state.
+    Output(OutputArgs),
+    /// Check a stack file offline; no credentials needed.
+    Validate(JsonArgs),
+    /// Remove a lock left by a process that is gone.
+    Unlock(UnlockArgs),
+    /// Inspect the state file.
+    #[command(subcommand)]
+    State(StateCommand),
+}
+
+/// Arguments of `preview`.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// Print the plan as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Read the cloud before planning (`--refresh=false` plans against the state alone).
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    refresh: bool,
+    /// Exit 2 when there are changes, 0 when there are none.
+    #[arg(long)]
+    detailed_exitcode: bool,
+}
+
+/// Arguments of `up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Apply without asking.
+    #[arg(short = 'y', long)]
+    yes: bool,
+    /// Read the cloud before planning.
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    refresh: bool,
+}
+
+/// Arguments of `refresh`.
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// Write without asking.
+    #[arg(short = 'y', long)]
+    yes: bool,
+    /// Only show what would change in the state.
+    #[arg(long)]
+    preview_only: bool,
+}
+
+/// Arguments of commands that only ask for confirmation.
+#[derive(Debug, Args)]
+pub struct YesArgs {
+    /// Go ahead without asking.
+    #[arg(short = 'y', long)]
+    yes: bool,
+}
+
+/// Arguments of `output`.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Print only this output.
+    name: Option<String>,
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of commands with only `--json`.
+#[derive(Debug, Args)]
+pub struct JsonArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `unlock`.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Remove the lock even if its holder may be alive.
+    #[arg(long)]
+    force: bool,
+}
+
+/// `state` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Check the state file's integrity.
+    Verify,
+}
+
+/// Parses arguments, runs the command, and returns the exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    runtime.block_on(commands::run(cli))
+}

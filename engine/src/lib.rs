@@ -1,0 +1,19 @@
+//! The rinfra engine: the stack language, the dependency graph, planning
+//! and applying, independent of any resource type.
+//!
+//! Data flows one way: [`stack::load`] checks a stack file into a
+//! [`stack::Stack`]; [`ops::refresh`] reads what the cloud holds for every
+//! resource in the state; [`plan::plan`] compares the two into a
+//! [`plan::Plan`]; [`apply::apply`] carries it out, saving the state after
+//! every operation. Providers come from `rinfra-resources` through a
+//! registry, so nothing here knows any particular resource type.
+
+pub mod apply;
+pub mod diag;
+pub mod expr;
+pub mod graph;
+pub mod ops;
+pub mod plan;
+pub mod render;
+pub mod stack;
+pub mod yaml;

@@ -1,0 +1,244 @@
+//! The operations behind the commands: load, refresh, reconcile, plan,
+//! apply. Commands in the CLI are thin sequences of these calls.
+
+use crate::diag::Diagnostics;
+use crate::plan::{Observations, current_inputs};
+use crate::stack::Stack;
+use rinfra_resources::{Observed, Props, ReadRequest, Registry};
+use rinfra_state::{ResourceState, StateFile};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Why a stack could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read stack file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The stack is invalid.
+    #[error("{diagnostics}")]
+    Invalid {
+        /// The file's text, for rendering carets.
+        source_text: String,
+        /// What is wrong.
+        diagnostics: Diagnostics,
+    },
+}
+
+/// Reads and checks the stack at `path`.
+pub fn load_stack(path: &Path, overrides: &BTreeMap<String, String>, registry: &Registry) -> Result<Stack, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+    crate::stack::load(&bytes, overrides, registry).map_err(|diagnostics| LoadError::Invalid {
+        source_text: String::from_utf8_lossy(&bytes).into_owned(),
+        diagnostics,
+    })
+}
+
+/// The default state path for a stack: `.rinfra/<name>.json`.
+pub fn default_state_path(stack_name: &str) -> PathBuf {
+    PathBuf::from(".rinfra").join(format!("{stack_name}.json"))
+}
+
+/// A failed read during refresh.
+#[derive(Debug, thiserror::Error)]
+#[error("refresh failed for {}: {}", .0.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "), .0.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>().join("; "))]
+pub struct RefreshError(pub Vec<(String, String)>);
+
+/// The property names of a resource that the stack sets, without
+/// evaluating anything.
+fn stack_keys(stack: Option<&Stack>, name: &str) -> BTreeSet<String> {
+    match stack.and_then(|s| s.resources.get(name)).map(|r| &r.properties) {
+        Some(crate::expr::Expr::Map(entries, _)) => entries.iter().map(|(k, _)| k.text.clone()).collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+/// Reads every resource in `state` from the cloud, all types at once and
+/// each provider batching as its API allows.
+pub async fn refresh(
+    state: &StateFile,
+    stack: Option<&Stack>,
+    registry: &Registry,
+) -> Result<Observations, RefreshError> {
+    let mut by_type: BTreeMap<&str, Vec<(&String, &ResourceState)>> = BTreeMap::new();
+    for (name, r) in &state.resources {
+        by_type.entry(r.type_.as_str()).or_default().push((name, r));
+    }
+    let mut errors = Vec::new();
+    let mut jobs = Vec::new();
+    for (type_, members) in by_type {
+        let Some(provider) = registry.get(type_) else {
+            errors.extend(members.iter().map(|(n, _)| ((*n).clone(), format!("unknown type {type_}"))));
+            continue;
+        };
+        let requests: Vec<ReadRequest> = members
+            .iter()
+            .map(|(n, r)| {
+                let mut managed: BTreeSet<String> = r.inputs.keys().cloned().collect();
+                managed.extend(stack_keys(stack, n));
+                ReadRequest { id: r.id.clone(), managed }
+            })
+            .collect();
+        let names: Vec<String> = members.iter().map(|(n, _)| (*n).clone()).collect();
+        jobs.push(async move { (names, provider.read(&requests).await) });
+    }
+    let mut out = Observations::new();
+    for (names, results) in futures::future::join_all(jobs).await {
+        for (name, r) in names.into_iter().zip(results) {
+            match r {
+                Ok(o) => {
+                    out.insert(name, o);
+                }
+                Err(e) => errors.push((name, e.to_string())),
+            }
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(RefreshError(errors)) }
+}
+
+/// What a refresh changed in the state, for one resource.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefreshChange {
+    /// The resource.
+    pub name: String,
+    /// `modified` or `deleted`.
+    pub status: &'static str,
+    /// For `modified`: property → (recorded, actual).
+    pub properties: BTreeMap<String, (Option<Value>, Option<Value>)>,
+}
+
+/// Compares the state with what the cloud holds, without changing either.
+pub fn drift(state: &StateFile, observed: &Observations, registry: &Registry) -> Vec<RefreshChange> {
+    let mut out = Vec::new();
+    for (name, rec) in &state.resources {
+        let Some(provider) = registry.get(&rec.type_) else { continue };
+        match observed.get(name) {
+            Some(None) => {
+                out.push(RefreshChange { name: name.clone(), status: "deleted", properties: BTreeMap::new() })
+            }
+            Some(Some(obs)) => {
+                let current = current_inputs(provider.as_ref(), Some(obs), &rec.inputs);
+                let (nr, nc) = (provider.normalize(&rec.inputs), provider.normalize(&current));
+                let mut props = BTreeMap::new();
+                for p in &provider.schema().properties {
+                    let (a, b) = (nr.get(p.name), nc.get(p.name));
+                    if a != b {
+                        props.insert(p.name.to_string(), (a.cloned(), b.cloned()));
+                    }
+                }
+                if !props.is_empty() {
+                    out.push(RefreshChange { name: name.clone(), status: "modified", properties: props });
+                }
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+/// Writes what the cloud holds into the state: current inputs and outputs
+/// for resources that exist, removal for those that are gone.
+pub fn apply_refresh(state: &mut StateFile, observed: &Observations, registry: &Registry) {
+    let names: Vec<String> = state.resources.keys().cloned().collect();
+    for name in names {
+        match observed.get(&name) {
+            Some(None) => {
+                state.resources.remove(&name);
+            }
+            Some(Some(obs)) => {
+                if let Some(rec) = state.resources.get_mut(&name) {
+                    if let Some(provider) = registry.get(&rec.type_) {
+                        rec.inputs = current_inputs(provider.as_ref(), Some(obs), &rec.inputs);
+                        rec.outputs = obs.outputs.clone();
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// Settles operations a crashed run left pending, by reading the cloud.
+/// Returns a sentence per operation saying what was done.
+pub async fn reconcile_pending(state: &mut StateFile, registry: &Registry) -> Result<Vec<String>, RefreshError> {
+    let pending = std::mem::take(&mut state.pending);
+    let mut notes = Vec::new();
+    for p in pending {
+        let Some(provider) = registry.get(&p.type_) else {
+            return Err(RefreshError(vec![(p.resource.clone(), format!("unknown type {}", p.type_))]));
+        };
+        if p.id.is_empty() {
+            notes.push(format!("dropped an interrupted {} of `{}` with no cloud id", p.kind, p.resource));
+            continue;
+        }
+        let managed: BTreeSet<String> = p.inputs.keys().cloned().collect();
+        let found: Option<Observed> = provider
+            .read(&[ReadRequest { id: p.id.clone(), managed }])
+            .await
+            .pop()
+            .transpose()
+            .map_err(|e| RefreshError(vec![(p.resource.clone(), e.to_string())]))?
+            .flatten();
+        match (p.kind.as_str(), found) {
+            ("create", Some(obs)) => {
+                let urn = StateFile::urn(&state.stack, &p.type_, &p.resource);
+                state.resources.insert(
+                    p.resource.clone(),
+                    ResourceState {
+                        urn,
+                        type_: p.type_.clone(),
+                        id: p.id.clone(),
+                        inputs: current_inputs(provider.as_ref(), Some(&obs), &p.inputs),
+                        outputs: obs.outputs,
+                        dependencies: p.dependencies.clone(),
+                        protect: false,
+                        retain_on_delete: false,
+                    },
+                );
+                notes.push(format!("adopted `{}` ({}): an interrupted create had made it", p.resource, p.id));
+            }
+            ("create", None) => {
+                notes.push(format!("dropped an interrupted create of `{}`: it never reached the cloud", p.resource))
+            }
+            ("delete", None) => {
+                state.resources.remove(&p.resource);
+                notes.push(format!("removed `{}` from the state: an interrupted delete had finished", p.resource));
+            }
+            ("delete", Some(_)) => notes.push(format!("kept `{}`: an interrupted delete had not happened", p.resource)),
+            (_, Some(obs)) => {
+                if let Some(rec) = state.resources.get_mut(&p.resource) {
+                    rec.inputs = current_inputs(provider.as_ref(), Some(&obs), &rec.inputs);
+                    rec.outputs = obs.outputs;
+                }
+                notes.push(format!("refreshed `{}` after an interrupted update", p.resource));
+            }
+            (_, None) => {
+                state.resources.remove(&p.resource);
+                notes.push(format!("removed `{}`: it no longer exists", p.resource));
+            }
+        }
+    }
+    Ok(notes)
+}
+
+/// Keeps only the observations of resources that still exist, as a
+/// destroy needs: gone resources are dropped from the state without calls.
+pub fn drop_gone(state: &mut StateFile, observed: &Observations) -> Vec<String> {
+    let gone: Vec<String> = observed.iter().filter(|(_, o)| o.is_none()).map(|(k, _)| k.clone()).collect();
+    for g in &gone {
+        state.resources.remove(g);
+    }
+    gone
+}
+
+/// The recorded inputs of a resource, for display.
+pub fn inputs_of(state: &StateFile, name: &str) -> Option<Props> {
+    state.resources.get(name).map(|r| r.inputs.clone())
+}

@@ -1,0 +1,453 @@
+//! Planning: what must change so that the cloud matches the stack.
+//!
+//! The plan compares, per resource, the desired inputs (the stack, with
+//! references evaluated) with the current inputs (what a refresh read from
+//! the cloud, or the state when refresh is off), after both are normalised
+//! by the resource's provider. A property that differs from the state but
+//! not from the stack was changed outside rinfra, and is marked as drift.
+
+use crate::expr::EvalContext;
+use crate::stack::Stack;
+use rinfra_resources::schema::{Change, Read, is_unknown, unknown};
+use rinfra_resources::{Observed, Props, Provider, Registry};
+use rinfra_state::StateFile;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// What happens to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// Nothing.
+    Same,
+    /// It is created.
+    Create,
+    /// It is changed in place.
+    Update,
+    /// It is deleted and created again.
+    Replace,
+    /// It is deleted.
+    Delete,
+    /// It leaves the state but stays in the cloud (`retainOnDelete`).
+    Forget,
+}
+
+impl Op {
+    /// The symbol used in rendered plans.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Same => " ",
+            Op::Create => "+",
+            Op::Update => "~",
+            Op::Replace => "-/+",
+            Op::Delete => "-",
+            Op::Forget => "-",
+        }
+    }
+}
+
+/// A change to one property.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PropChange {
+    /// The property name.
+    pub name: String,
+    /// The current value, if set.
+    pub old: Option<Value>,
+    /// The desired value, if set. May be unknown until apply.
+    pub new: Option<Value>,
+    /// Whether this change forces replacement.
+    pub replaces: bool,
+    /// Whether the current value was changed outside rinfra (it differs
+    /// from what the state recorded).
+    pub drift: bool,
+}
+
+/// The plan for one resource.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// The logical name.
+    pub name: String,
+    /// The type token.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// What happens.
+    pub op: Op,
+    /// The cloud id of the existing resource.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Property changes (for updates and replaces).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<PropChange>,
+    /// The desired inputs (for creates, updates and replaces).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Props>,
+    /// The current inputs (for updates, replaces and deletes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<Props>,
+    /// Why, when it is not obvious: "deleted outside rinfra".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For a replace: the old resource is deleted before the new one is
+    /// created, because the name is fixed.
+    #[serde(rename = "deleteBeforeReplace", skip_serializing_if = "std::ops::Not::not")]
+    pub delete_before_replace: bool,
+    /// The resources it depends on.
+    pub dependencies: Vec<String>,
+}
+
+/// A change to a stack output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutputChange {
+    /// The output name.
+    pub name: String,
+    /// The value in the state.
+    pub old: Option<Value>,
+    /// The value after apply, possibly unknown.
+    pub new: Option<Value>,
+}
+
+/// A whole plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// The stack's name.
+    pub stack: String,
+    /// Every resource, in the order work would start: creates and updates
+    /// in dependency order, then deletes in reverse dependency order.
+    pub steps: Vec<Step>,
+    /// Output changes (unchanged outputs are left out).
+    pub outputs: Vec<OutputChange>,
+    /// Whether the cloud was read before planning.
+    pub refreshed: bool,
+}
+
+/// Counts of planned operations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Creates.
+    pub create: usize,
+    /// Updates.
+    pub update: usize,
+    /// Replaces.
+    pub replace: usize,
+    /// Deletes (forgets included).
+    pub delete: usize,
+    /// Unchanged resources.
+    pub same: usize,
+}
+
+impl Plan {
+    /// Counts the steps by operation.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for step in &self.steps {
+            match step.op {
+                Op::Same => s.same += 1,
+                Op::Create => s.create += 1,
+                Op::Update => s.update += 1,
+                Op::Replace => s.replace += 1,
+                Op::Delete | Op::Forget => s.delete += 1,
+            }
+        }
+        s
+    }
+
+    /// Whether applying the plan would change nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.steps.iter().all(|s| s.op == Op::Same) && self.outputs.is_empty()
+    }
+
+    /// Whether any resource would change (outputs aside).
+    pub fn has_resource_changes(&self) -> bool {
+        self.steps.iter().any(|s| s.op != Op::Same)
+    }
+}
+
+/// Why a plan cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A reference could not be evaluated.
+    #[error("cannot evaluate resource `{resource}`: {message}")]
+    Eval {
+        /// The resource.
+        resource: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The state names a type this build does not know.
+    #[error(
+        "the state holds `{resource}` of unknown type `{type_}`; upgrade rinfra or remove it with `rinfra state rm`"
+    )]
+    UnknownType {
+        /// The resource.
+        resource: String,
+        /// Its type.
+        type_: String,
+    },
+    /// A protected resource would be deleted or replaced.
+    #[error("resource `{resource}` is protected and would be {action}; remove `protect: true` from its options first")]
+    Protected {
+        /// The resource.
+        resource: String,
+        /// "deleted" or "replaced".
+        action: &'static str,
+    },
+}
+
+/// What a refresh found: per resource in the state, `Some(observed)` or
+/// `None` when the resource is gone from the cloud.
+pub type Observations = BTreeMap<String, Option<Observed>>;
+
+/// The attributes of a resource that references may read: its inputs,
+/// overlaid with its outputs.
+pub fn attributes(inputs: &Props, outputs: &Props) -> Props {
+    let mut a = inputs.clone();
+    a.extend(outputs.iter().map(|(k, v)| (k.clone(), v.clone())));
+    a
+}
+
+/// Evaluates a resource's properties against known attributes.
+pub fn eval_inputs(stack: &Stack, name: &str, attrs: &BTreeMap<String, Props>) -> Result<Props, PlanError> {
+    let lookup = |res: &str, path: &[String]| -> Option<Value> {
+        let a = attrs.get(res)?;
+        let (first, rest) = path.split_first()?;
+        let mut v = a.get(first).cloned().unwrap_or_else(unknown);
+        for p in rest {
+            if is_unknown(&v) {
+                return Some(v);
+            }
+            v = v.get(p)?.clone();
+        }
+        Some(v)
+    };
+    let ctx = EvalContext { config: &stack.config, variables: &stack.variables, resource: &lookup };
+    let decl = stack
+        .resources
+        .get(name)
+        .ok_or_else(|| PlanError::Eval { resource: name.into(), message: "not in the stack".into() })?;
+    match ctx.eval(&decl.properties) {
+        Ok(Value::Object(m)) => Ok(m.into_iter().filter(|(_, v)| !v.is_null()).collect()),
+        Ok(_) => Ok(Props::new()),
+        Err(d) => Err(PlanError::Eval { resource: name.into(), message: d.message }),
+    }
+}
+
+/// Evaluates the stack outputs against known attributes.
+pub fn eval_outputs(stack: &Stack, attrs: &BTreeMap<String, Props>) -> BTreeMap<String, Value> {
+    let lookup = |res: &str, path: &[String]| -> Option<Value> {
+        let a = attrs.get(res)?;
+        let mut v = a.get(path.first()?).cloned().unwrap_or_else(unknown);
+        for p in &path[1..] {
+            if is_unknown(&v) {
+                return Some(v);
+            }
+            v = v.get(p)?.clone();
+        }
+        Some(v)
+    };
+    let ctx = EvalContext { config: &stack.config, variables: &stack.variables, resource: &lookup };
+    stack.outputs.iter().map(|(k, e)| (k.clone(), ctx.eval(e).unwrap_or_else(|_| unknown()))).collect()
+}
+
+/// The current inputs of a resource: what the cloud reported, completed by
+/// the state for properties the cloud never returns or that were not read.
+pub fn current_inputs(provider: &dyn Provider, observed: Option<&Observed>, recorded: &Props) -> Props {
+    let Some(obs) = observed else { return recorded.clone() };
+    let mut cur = obs.inputs.clone();
+    for p in &provider.schema().properties {
+        let not_read = p.read == Read::Never || (p.read == Read::WhenManaged && !obs.inputs.contains_key(p.name));
+        if not_read {
+            match recorded.get(p.name) {
+                Some(v) => {
+                    cur.insert(p.name.to_string(), v.clone());
+                }
+                None => {
+                    cur.remove(p.name);
+                }
+            }
+        }
+    }
+    cur
+}
+
+/// Compares desired with current inputs, property by property.
+pub fn diff(
+    provider: &dyn Provider,
+    desired: &Props,
+    current: &Props,
+    recorded: &Props,
+    ignore: &BTreeSet<String>,
+) -> Vec<PropChange> {
+    let nd = provider.normalize(desired);
+    let nc = provider.normalize(current);
+    let nr = provider.normalize(recorded);
+    let mut out = Vec::new();
+    for p in &provider.schema().properties {
+        if ignore.contains(p.name) {
+            continue;
+        }
+        if p.read == Read::WhenManaged && !desired.contains_key(p.name) && !recorded.contains_key(p.name) {
+            continue;
+        }
+        let (d, c) = (nd.get(p.name), nc.get(p.name));
+        if d != c || d.is_some_and(is_unknown) {
+            let drift = nr.get(p.name) != c && nr.get(p.name) == d;
+            out.push(PropChange {
+                name: p.name.to_string(),
+                old: c.cloned(),
+                new: d.cloned(),
+                replaces: p.change == Change::Replace,
+                drift,
+            });
+        }
+    }
+    out
+}
+
+/// The attributes a resource will have once `op` is applied, as far as
+/// they can be known now.
+fn planned_attributes(provider: &dyn Provider, op: Op, desired: &Props, outputs: Option<&Props>) -> Props {
+    let mut outs: Props = provider.schema().outputs.iter().map(|o| (o.to_string(), unknown())).collect();
+    if op == Op::Same || op == Op::Update {
+        if let Some(o) = outputs {
+            outs.extend(o.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    outs.extend(provider.predict_outputs(desired));
+    attributes(desired, &outs)
+}
+
+fn provider_for<'r>(registry: &'r Registry, name: &str, type_: &str) -> Result<&'r Arc<dyn Provider>, PlanError> {
+    registry.get(type_).ok_or_else(|| PlanError::UnknownType { resource: name.into(), type_: type_.into() })
+}
+
+/// Plans `stack` against `state`. `observed` holds what a refresh read, or
+/// is `None` to plan against the state alone.
+pub fn plan(
+    stack: &Stack,
+    state: &StateFile,
+    registry: &Registry,
+    observed: Option<&Observations>,
+) -> Result<Plan, PlanError> {
+    let mut steps = Vec::new();
+    let mut attrs: BTreeMap<String, Props> = BTreeMap::new();
+    for name in &stack.order {
+        let Some(decl) = stack.resources.get(name) else { continue };
+        let provider = provider_for(registry, name, &decl.type_)?;
+        let desired = eval_inputs(stack, name, &attrs)?;
+        let recorded = state.resources.get(name).filter(|r| r.type_ == decl.type_);
+        let obs = recorded.and_then(|_| observed.map(|o| o.get(name).cloned().flatten()));
+        let dependencies: Vec<String> = decl.dependencies.iter().cloned().collect();
+        let mut step = Step {
+            name: name.clone(),
+            type_: decl.type_.clone(),
+            op: Op::Create,
+            id: None,
+            changes: Vec::new(),
+            inputs: Some(desired.clone()),
+            current: None,
+            reason: None,
+            delete_before_replace: false,
+            dependencies,
+        };
+        let mut outputs = None;
+        match recorded {
+            None => {
+                if let Some(other) = state.resources.get(name) {
+                    // Same name, another type: the old one must go first.
+                    step.op = Op::Replace;
+                    step.id = Some(other.id.clone());
+                    step.delete_before_replace = true;
+                    step.reason = Some(format!("type changed from {}", other.type_));
+                    step.current = Some(other.inputs.clone());
+                }
+            }
+            Some(rec) if matches!(obs, Some(None)) => {
+                step.reason = Some("deleted outside rinfra".into());
+                step.current = None;
+                let _ = rec;
+            }
+            Some(rec) => {
+                let current = current_inputs(provider.as_ref(), obs.as_ref().and_then(Option::as_ref), &rec.inputs);
+                let changes = diff(provider.as_ref(), &desired, &current, &rec.inputs, &decl.options.ignore_changes);
+                step.id = Some(rec.id.clone());
+                step.op = if changes.iter().any(|c| c.replaces) {
+                    Op::Replace
+                } else if changes.is_empty() {
+                    Op::Same
+                } else {
+                    Op::Update
+                };
+                // Names are chosen by the user, so the new resource cannot
+                // exist beside the old one: delete first.
+                step.delete_before_replace = step.op == Op::Replace;
+                step.changes = changes;
+                step.current = Some(current);
+                let obs_out = obs.as_ref().and_then(Option::as_ref).map(|o| o.outputs.clone());
+                outputs = Some(obs_out.unwrap_or_else(|| rec.outputs.clone()));
+                if step.op == Op::Replace && (decl.options.protect || rec.protect) {
+                    return Err(PlanError::Protected { resource: name.clone(), action: "replaced" });
+                }
+            }
+        }
+        if step.op == Op::Same {
+            step.inputs = None;
+        }
+        attrs.insert(name.clone(), planned_attributes(provider.as_ref(), step.op, &desired, outputs.as_ref()));
+        steps.push(step);
+    }
+
+    // Resources in the state but not in the stack are deleted, dependents
+    // before their dependencies.
+    steps.extend(delete_steps(state, registry, |n| !stack.resources.contains_key(n))?);
+
+    let new_outputs = eval_outputs(stack, &attrs);
+    let mut outputs = Vec::new();
+    let names: BTreeSet<&String> = new_outputs.keys().chain(state.outputs.keys()).collect();
+    for k in names {
+        let (old, new) = (state.outputs.get(k), new_outputs.get(k));
+        if old != new || new.is_some_and(is_unknown) {
+            outputs.push(OutputChange { name: k.clone(), old: old.cloned(), new: new.cloned() });
+        }
+    }
+    Ok(Plan { stack: stack.name.clone(), steps, outputs, refreshed: observed.is_some() })
+}
+
+/// Delete steps for every resource of `state` that `selected` accepts, in
+/// reverse dependency order. Protected resources stop the plan.
+pub fn delete_steps(
+    state: &StateFile,
+    registry: &Registry,
+    selected: impl Fn(&str) -> bool,
+) -> Result<Vec<Step>, PlanError> {
+    let nodes: BTreeMap<String, BTreeSet<String>> = state
+        .resources
+        .iter()
+        .filter(|(k, _)| selected(k))
+        .map(|(k, r)| (k.clone(), r.dependencies.iter().cloned().collect()))
+        .collect();
+    let mut order = crate::graph::order_by_deps(&nodes);
+    order.reverse();
+    let mut steps = Vec::new();
+    for name in order {
+        let Some(rec) = state.resources.get(&name) else { continue };
+        provider_for(registry, &name, &rec.type_)?;
+        if rec.protect && !rec.retain_on_delete {
+            return Err(PlanError::Protected { resource: name, action: "deleted" });
+        }
+        steps.push(Step {
+            name: name.clone(),
+            type_: rec.type_.clone(),
+            op: if rec.retain_on_delete { Op::Forget } else { Op::Delete },
+            id: Some(rec.id.clone()),
+            changes: Vec::new(),
+            inputs: None,
+            current: Some(rec.inputs.clone()),
+            reason: None,
+            delete_before_replace: false,
+            dependencies: rec.dependencies.clone(),
+        });
+    }
+    Ok(steps)
+}

@@ -1,0 +1,307 @@
+//! Human-readable plans, in the style of Terraform and Pulumi.
+//!
+//! Rendering returns strings; only the command line prints them.
+
+use crate::plan::{Op, Plan, PropChange, Step};
+use rinfra_resources::schema::is_unknown;
+use serde_json::Value;
+use std::fmt::Write;
+
+/// The exact line printed when nothing differs.
+pub const NO_CHANGES: &str = "No changes. Your infrastructure matches the configuration.";
+
+/// Colours for rendering, empty when colour is off.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    green: &'static str,
+    yellow: &'static str,
+    red: &'static str,
+    dim: &'static str,
+    bold: &'static str,
+    reset: &'static str,
+}
+
+impl Style {
+    /// ANSI colours when `color`, plain text otherwise.
+    pub fn new(color: bool) -> Self {
+        if color {
+            Style {
+                green: "\x1b[32m",
+                yellow: "\x1b[33m",
+                red: "\x1b[31m",
+                dim: "\x1b[2m",
+                bold: "\x1b[1m",
+                reset: "\x1b[0m",
+            }
+        } else {
+            Style { green: "", yellow: "", red: "", dim: "", bold: "", reset: "" }
+        }
+    }
+
+    fn of(&self, op: Op) -> &'static str {
+        match op {
+            Op::Create => self.green,
+            Op::Update => self.yellow,
+            Op::Replace | Op::Delete | Op::Forget => self.red,
+            Op::Same => "",
+        }
+    }
+}
+
+const AFTER_APPLY: &str = "(known after apply)";
+
+/// Renders a value on one line when it is short, or over several lines.
+pub fn value(v: &Value, indent: usize) -> String {
+    if is_unknown(v) {
+        return AFTER_APPLY.to_string();
+    }
+    let pad = " ".repeat(indent + 4);
+    let close = " ".repeat(indent);
+    match v {
+        Value::String(s) if s.contains('\n') => {
+            let mut out = String::from("<<-EOT\n");
+            for line in s.lines() {
+                let _ = writeln!(out, "{pad}{line}");
+            }
+            out.push_str(&close);
+            out.push_str("EOT");
+            out
+        }
+        Value::String(s) => {
+            let shown = if s.chars().count() > 200 {
+                format!("{}…", s.chars().take(200).collect::<String>())
+            } else {
+                s.clone()
+            };
+            format!("{shown:?}")
+        }
+        Value::Array(items) if items.is_empty() => "[]".into(),
+        Value::Array(items) => {
+            let mut out = String::from("[\n");
+            for i in items {
+                let _ = writeln!(out, "{pad}{},", value(i, indent + 4));
+            }
+            out.push_str(&close);
+            out.push(']');
+            out
+        }
+        Value::Object(m) if m.is_empty() => "{}".into(),
+        Value::Object(m) => {
+            let width = m.keys().map(|k| k.len() + 2).max().unwrap_or(0);
+            let mut out = String::from("{\n");
+            for (k, x) in m {
+                let _ = writeln!(out, "{pad}{:<width$} = {}", format!("{k:?}"), value(x, indent + 4));
+            }
+            out.push_str(&close);
+            out.push('}');
+            out
+        }
+        other => other.to_string(),
+    }
+}
+
+fn change_lines(out: &mut String, c: &PropChange, width: usize, st: &Style) {
+    let pad = "      ";
+    let forces = if c.replaces { format!(" {}# forces replacement{}", st.red, st.reset) } else { String::new() };
+    let drift = if c.drift { format!(" {}# changed outside rinfra{}", st.dim, st.reset) } else { String::new() };
+    match (&c.old, &c.new) {
+        (None, Some(n)) => {
+            let _ = writeln!(out, "{pad}{}+{} {:<width$} = {}{forces}{drift}", st.green, st.reset, c.name, value(n, 6));
+        }
+        (Some(o), None) => {
+            let _ = writeln!(out, "{pad}{}-{} {:<width$} = {}{forces}{drift}", st.red, st.reset, c.name, value(o, 6));
+        }
+        (Some(Value::String(o)), Some(Value::String(n)))
+            if (o.contains('\n') || n.contains('\n')) && !is_unknown(&c.new.clone().unwrap_or_default()) =>
+        {
+            let _ = writeln!(out, "{pad}{}~{} {:<width$} = <<-EOT{forces}{drift}", st.yellow, st.reset, c.name);
+            let diff = similar::TextDiff::from_lines(o.as_str(), n.as_str());
+            for ch in diff.iter_all_changes() {
+                let (sign, col) = match ch.tag() {
+                    similar::ChangeTag::Delete => ("-", st.red),
+                    similar::ChangeTag::Insert => ("+", st.green),
+                    similar::ChangeTag::Equal => (" ", ""),
+                };
+                let _ = write!(out, "{pad}    {col}{sign} {}{}", ch.value().trim_end_matches('\n'), st.reset);
+                out.push('\n');
+            }
+            let _ = writeln!(out, "{pad}  EOT");
+        }
+        (Some(Value::Object(o)), Some(Value::Object(n))) => {
+            let _ = writeln!(out, "{pad}{}~{} {:<width$} = {{{forces}{drift}", st.yellow, st.reset, c.name);
+            let keys: std::collections::BTreeSet<&String> = o.keys().chain(n.keys()).collect();
+            for k in keys {
+                match (o.get(k), n.get(k)) {
+                    (Some(a), Some(b)) if a == b => {}
+                    (Some(a), Some(b)) => {
+                        let _ = writeln!(
+                            out,
+                            "{pad}    {}~{} {k:?} = {} -> {}",
+                            st.yellow,
+                            st.reset,
+                            value(a, 10),
+                            value(b, 10)
+                        );
+                    }
+                    (None, Some(b)) => {
+                        let _ = writeln!(out, "{pad}    {}+{} {k:?} = {}", st.green, st.reset, value(b, 10));
+                    }
+                    (Some(a), None) => {
+                        let _ = writeln!(out, "{pad}    {}-{} {k:?} = {}", st.red, st.reset, value(a, 10));
+                    }
+                    (None, None) => {}
+                }
+            }
+            let _ = writeln!(out, "{pad}  }}");
+        }
+        (Some(Value::Array(o)), Some(Value::Array(n))) if !is_unknown(&Value::Array(n.clone())) => {
+            let _ = writeln!(out, "{pad}{}~{} {:<width$} = [{forces}{drift}", st.yellow, st.reset, c.name);
+            for x in o.iter().filter(|x| !n.contains(x)) {
+                let _ = writeln!(out, "{pad}    {}-{} {},", st.red, st.reset, value(x, 10));
+            }
+            for x in n.iter().filter(|x| !o.contains(x)) {
+                let _ = writeln!(out, "{pad}    {}+{} {},", st.green, st.reset, value(x, 10));
+            }
+            let _ = writeln!(out, "{pad}  ]");
+        }
+        (Some(o), Some(n)) => {
+            let _ = writeln!(
+                out,
+                "{pad}{}~{} {:<width$} = {} -> {}{forces}{drift}",
+                st.yellow,
+                st.reset,
+                c.name,
+                value(o, 6),
+                value(n, 6)
+            );
+        }
+        (None, None) => {}
+    }
+}
+
+fn header(step: &Step) -> String {
+    match step.op {
+        Op::Create => match &step.reason {
+            Some(r) => format!("{} will be created ({r})", step.name),
+            None => format!("{} will be created", step.name),
+        },
+        Op::Update => format!("{} will be updated in place", step.name),
+        Op::Replace => {
+            let why = step.reason.clone().map(|r| format!(", {r}")).unwrap_or_default();
+            format!("{} must be replaced (deleted before it is created again{why})", step.name)
+        }
+        Op::Delete => format!("{} will be deleted", step.name),
+        Op::Forget => format!("{} will be removed from the state but kept in the cloud (retainOnDelete)", step.name),
+        Op::Same => format!("{} is unchanged", step.name),
+    }
+}
+
+/// Renders one step.
+pub fn step(out: &mut String, s: &Step, st: &Style) {
+    let col = st.of(s.op);
+    let _ = writeln!(out, "  {}# {}{}", st.bold, header(s), st.reset);
+    let _ = writeln!(out, "  {col}{}{} {}{}{} ({})", s.op.symbol(), st.reset, st.bold, s.name, st.reset, s.type_);
+    match s.op {
+        Op::Create => {
+            let inputs = s.inputs.clone().unwrap_or_default();
+            let width = inputs.keys().map(String::len).max().unwrap_or(0);
+            for (k, v) in &inputs {
+                let _ = writeln!(out, "      {}+{} {:<width$} = {}", st.green, st.reset, k, value(v, 6));
+            }
+        }
+        Op::Update | Op::Replace => {
+            let width = s.changes.iter().map(|c| c.name.len()).max().unwrap_or(0);
+            for c in &s.changes {
+                change_lines(out, c, width, st);
+            }
+        }
+        Op::Delete | Op::Forget => {
+            if let Some(id) = &s.id {
+                let _ = writeln!(out, "      {}id = {id:?}{}", st.dim, st.reset);
+            }
+        }
+        Op::Same => {}
+    }
+    out.push('\n');
+}
+
+/// Renders the changes made outside rinfra that a refresh found, as
+/// Terraform's "Objects have changed outside of Terraform" note.
+fn drift_note(out: &mut String, plan: &Plan, st: &Style) {
+    let drifted: Vec<&Step> = plan
+        .steps
+        .iter()
+        .filter(|s| s.changes.iter().any(|c| c.drift) || s.reason.as_deref() == Some("deleted outside rinfra"))
+        .collect();
+    if drifted.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}Objects have changed outside of rinfra:{}\n", st.bold, st.reset);
+    for s in drifted {
+        if s.reason.as_deref() == Some("deleted outside rinfra") {
+            let _ = writeln!(out, "  {}# {} has been deleted{}", st.bold, s.name, st.reset);
+            continue;
+        }
+        let _ = writeln!(out, "  {}# {} has changed{}", st.bold, s.name, st.reset);
+        for c in s.changes.iter().filter(|c| c.drift) {
+            let _ = writeln!(
+                out,
+                "      {}~{} {} = {} (was {})",
+                st.yellow,
+                st.reset,
+                c.name,
+                c.old.as_ref().map(|v| value(v, 6)).unwrap_or_else(|| "null".into()),
+                c.new.as_ref().map(|v| value(v, 6)).unwrap_or_else(|| "null".into()),
+            );
+        }
+    }
+    out.push('\n');
+}
+
+/// Renders a whole plan, or the "No changes" line.
+pub fn plan(p: &Plan, color: bool) -> String {
+    let st = Style::new(color);
+    if p.is_empty() {
+        return format!("{NO_CHANGES}\n");
+    }
+    let mut out = String::new();
+    drift_note(&mut out, p, &st);
+    if p.has_resource_changes() {
+        let _ = writeln!(out, "rinfra will perform the following actions:\n");
+        for s in p.steps.iter().filter(|s| s.op != Op::Same) {
+            step(&mut out, s, &st);
+        }
+    }
+    let sum = p.summary();
+    let _ = writeln!(
+        out,
+        "{}Plan:{} {} to create, {} to update, {} to replace, {} to delete.",
+        st.bold, st.reset, sum.create, sum.update, sum.replace, sum.delete
+    );
+    if !p.outputs.is_empty() {
+        let _ = writeln!(out, "\nChanges to outputs:");
+        let width = p.outputs.iter().map(|o| o.name.len()).max().unwrap_or(0);
+        for o in &p.outputs {
+            let line = match (&o.old, &o.new) {
+                (None, Some(n)) => format!("{}+{} {:<width$} = {}", st.green, st.reset, o.name, value(n, 2)),
+                (Some(old), None) => format!("{}-{} {:<width$} = {}", st.red, st.reset, o.name, value(old, 2)),
+                (Some(old), Some(n)) => {
+                    format!("{}~{} {:<width$} = {} -> {}", st.yellow, st.reset, o.name, value(old, 2), value(n, 2))
+                }
+                (None, None) => continue,
+            };
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    out
+}
+
+/// Renders stack outputs as `name = value` lines, aligned.
+pub fn outputs(values: &std::collections::BTreeMap<String, Value>) -> String {
+    let width = values.keys().map(String::len).max().unwrap_or(0);
+    let mut out = String::new();
+    for (k, v) in values {
+        let _ = writeln!(out, "{k:<width$} = {}", value(v, 0));
+    }
+    out
+}

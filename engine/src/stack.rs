@@ -1,0 +1,798 @@
+//! The stack language: Pulumi YAML syntax, decoded and checked.
+//!
+//! [`load`] turns file bytes into a [`Stack`] whose every reference resolves,
+//! whose dependency graph is acyclic, and whose property values fit their
+//! resource schemas as far as they can be known before apply. Every problem
+//! is collected as a located [`Diagnostic`]; nothing here touches the cloud.
+
+use crate::diag::{Diagnostic, Diagnostics, Span};
+use crate::expr::{Expr, Ref, parse_expr};
+use crate::yaml::{Key, Kind, Node, parse_bytes};
+use rinfra_resources::schema::{PathSeg, did_you_mean, unknown, validate_props};
+use rinfra_resources::{Props, Registry};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The type of a config value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    /// Text.
+    String,
+    /// A whole number.
+    Integer,
+    /// Any number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+}
+
+/// A declared config entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigDecl {
+    /// Its type.
+    pub ty: ConfigType,
+    /// The value used when none is given with `--config`.
+    pub default: Option<Value>,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// A resource's options.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Options {
+    /// Extra dependencies beyond references.
+    pub depends_on: Vec<(String, Span)>,
+    /// Refuse to delete or replace the resource.
+    pub protect: bool,
+    /// Delete the old resource before creating its replacement.
+    pub delete_before_replace: bool,
+    /// Properties whose differences are ignored after creation.
+    pub ignore_changes: BTreeSet<String>,
+    /// Removing the resource from the stack only forgets it.
+    pub retain_on_delete: bool,
+    /// Adopt an existing resource with this cloud id instead of creating.
+    pub import: Option<String>,
+}
+
+/// A resource declaration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceDecl {
+    /// Its logical name.
+    pub name: String,
+    /// Where the name is.
+    pub name_span: Span,
+    /// The type token.
+    pub type_: String,
+    /// Its properties, as expressions.
+    pub properties: Expr,
+    /// Its options.
+    pub options: Options,
+    /// The resources it depends on, through references (also via
+    /// variables) and `dependsOn`.
+    pub dependencies: BTreeSet<String>,
+}
+
+/// A checked stack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stack {
+    /// The stack's name.
+    pub name: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// Config values after defaults and `--config` overrides.
+    pub config: BTreeMap<String, Value>,
+    /// Variables, as expressions.
+    pub variables: BTreeMap<String, Expr>,
+    /// Resources by logical name.
+    pub resources: BTreeMap<String, ResourceDecl>,
+    /// Outputs, as expressions.
+    pub outputs: BTreeMap<String, Expr>,
+    /// Resource names in an order where every resource follows its
+    /// dependencies.
+    pub order: Vec<String>,
+}
+
+const TOP_KEYS: &[&str] = &["name", "description", "runtime", "config", "variables", "resources", "outputs"];
+const RESOURCE_KEYS: &[&str] = &["type", "properties", "options"];
+const OPTION_KEYS: &[&str] =
+    &["dependsOn", "protect", "deleteBeforeReplace", "ignoreChanges", "retainOnDelete", "import"];
+const CONFIG_KEYS: &[&str] = &["type", "default", "description"];
+
+/// Collects diagnostics while decoding.
+#[derive(Default)]
+struct Checker {
+    diags: Vec<Diagnostic>,
+}
+
+impl Checker {
+    fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn unknown_key(&mut self, key: &Key, known: &[&str], what: &str) {
+        let hint = match did_you_mean(&key.text, known.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("{what} accepts: {}", known.join(", ")),
+        };
+        self.push(
+            Diagnostic::new(format!("unknown key `{}` in {what}", key.text))
+                .at(key.span, "not recognised")
+                .with_hint(hint),
+        );
+    }
+
+    fn expect_map<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [(Key, Node)]> {
+        match node.as_map() {
+            Some(m) => Some(m),
+            None => {
+                self.push(
+                    Diagnostic::new(format!("{what} must be a mapping, found {}", node.kind_name()))
+                        .at(node.span, "expected `key: value` entries here"),
+                );
+                None
+            }
+        }
+    }
+
+    fn expect_str(&mut self, node: &Node, what: &str) -> Option<String> {
+        match &node.kind {
+            Kind::Str(s) => Some(s.clone()),
+            _ => {
+                self.push(
+                    Diagnostic::new(format!("{what} must be a string, found {}", node.kind_name()))
+                        .at(node.span, "expected text"),
+                );
+                None
+            }
+        }
+    }
+
+    fn expect_bool(&mut self, node: &Node, what: &str) -> bool {
+        match node.kind {
+            Kind::Bool(b) => b,
+            _ => {
+                self.push(
+                    Diagnostic::new(format!("{what} must be true or false, found {}", node.kind_name()))
+                        .at(node.span, "expected a boolean"),
+                );
+                false
+            }
+        }
+    }
+}
+
+fn valid_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Parses a `--config key=value` override according to its declared type.
+fn parse_config_value(ty: ConfigType, raw: &str) -> Option<Value> {
+    match ty {
+        ConfigType::String => Some(Value::String(raw.to_string())),
+        ConfigType::Integer => raw.parse::<i64>().ok().map(Value::from),
+        ConfigType::Number => raw.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number),
+        ConfigType::Boolean => raw.parse::<bool>().ok().map(Value::Bool),
+    }
+}
+
+/// Decodes and checks a stack file.
+///
+/// `overrides` are `--config key=value` pairs. The registry is used for its
+/// schemas only; no provider is called.
+pub fn load(bytes: &[u8], overrides: &BTreeMap<String, String>, registry: &Registry) -> Result<Stack, Diagnostics> {
+    let root = parse_bytes(bytes).map_err(|d| Diagnostics(vec![d]))?;
+    let source = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = source.lines().collect();
+    let mut ck = Checker::default();
+    let Some(top) = ck.expect_map(&root, "a stack file") else {
+        return Err(Diagnostics(ck.diags));
+    };
+
+    let mut name = None;
+    let mut description = None;
+    let mut config_decls: BTreeMap<String, ConfigDecl> = BTreeMap::new();
+    let mut variables: BTreeMap<String, (Span, Expr)> = BTreeMap::new();
+    let mut resources: BTreeMap<String, ResourceDecl> = BTreeMap::new();
+    let mut outputs: BTreeMap<String, (Span, Expr)> = BTreeMap::new();
+
+    for (key, value) in top {
+        match key.text.as_str() {
+            "name" => {
+                name = ck.expect_str(value, "`name`");
+                if let Some(n) = &name {
+                    if !valid_ident(n) {
+                        ck.push(
+                            Diagnostic::new(format!("`{n}` is not a valid stack name"))
+                                .at(value.span, "invalid name")
+                                .with_hint("use letters, digits, `_` and `-`, starting with a letter"),
+                        );
+                    }
+                }
+            }
+            "description" => description = ck.expect_str(value, "`description`"),
+            "runtime" => {
+                // Accepted for Pulumi compatibility; rinfra is the runtime.
+                if let Some(r) = ck.expect_str(value, "`runtime`") {
+                    if r != "yaml" {
+                        ck.push(
+                            Diagnostic::new(format!("runtime `{r}` is not supported"))
+                                .at(value.span, "only `yaml` is supported")
+                                .with_hint("use `runtime: yaml` or remove the line"),
+                        );
+                    }
+                }
+            }
+            "config" => decode_config(&mut ck, value, &mut config_decls),
+            "variables" => {
+                if let Some(m) = ck.expect_map(value, "`variables`") {
+                    for (k, v) in m {
+                        if !valid_ident(&k.text) {
+                            ck.push(
+                                Diagnostic::new(format!("`{}` is not a valid variable name", k.text))
+                                    .at(k.span, "invalid name")
+                                    .with_hint("use letters, digits, `_` and `-`"),
+                            );
+                        }
+                        match parse_expr(v, &lines) {
+                            Ok(e) => {
+                                variables.insert(k.text.clone(), (k.span, e));
+                            }
+                            Err(d) => ck.diags.extend(d),
+                        }
+                    }
+                }
+            }
+            "resources" => {
+                if let Some(m) = ck.expect_map(value, "`resources`") {
+                    for (k, v) in m {
+                        if let Some(r) = decode_resource(&mut ck, k, v, &lines, registry) {
+                            resources.insert(k.text.clone(), r);
+                        }
+                    }
+                }
+            }
+            "outputs" => {
+                if let Some(m) = ck.expect_map(value, "`outputs`") {
+                    for (k, v) in m {
+                        match parse_expr(v, &lines) {
+                            Ok(e) => {
+                                outputs.insert(k.text.clone(), (k.span, e));
+                            }
+                            Err(d) => ck.diags.extend(d),
+                        }
+                    }
+                }
+            }
+            _ => ck.unknown_key(key, TOP_KEYS, "a stack"),
+        }
+    }
+    if name.is_none() && !top.iter().any(|(k, _)| k.text == "name") {
+        ck.push(
+            Diagnostic::new("the stack has no `name`")
+                .at(root.span.sub(0, 1), "the stack starts here")
+                .with_hint("add `name: my-stack` at the top; it names the state file"),
+        );
+    }
+    for (k, (span, _)) in &variables {
+        if resources.contains_key(k) || config_decls.contains_key(k) {
+            ck.push(
+                Diagnostic::new(format!("`{k}` is declared more than once"))
+                    .at(*span, "this variable shadows a resource or config entry")
+                    .with_hint("give variables, config entries and resources distinct names"),
+            );
+        }
+    }
+
+    // Resolve config values: defaults, then overrides.
+    let mut config = BTreeMap::new();
+    for (k, decl) in &config_decls {
+        let v = match overrides.get(k) {
+            Some(raw) => match parse_config_value(decl.ty, raw) {
+                Some(v) => Some(v),
+                None => {
+                    ck.push(
+                        Diagnostic::new(format!("--config {k}={raw} is not a valid {:?}", decl.ty).to_lowercase())
+                            .at(decl.span, "declared here")
+                            .with_hint(format!("give `{k}` a value of type {:?}", decl.ty)),
+                    );
+                    None
+                }
+            },
+            None => decl.default.clone(),
+        };
+        match v {
+            Some(v) => {
+                config.insert(k.clone(), v);
+            }
+            None if !overrides.contains_key(k) => ck.push(
+                Diagnostic::new(format!("config `{k}` has no value"))
+                    .at(decl.span, "declared without a default")
+                    .with_hint(format!("pass `--config {k}=…` or add a `default:`")),
+            ),
+            None => {}
+        }
+    }
+    for k in overrides.keys() {
+        if !config_decls.contains_key(k) {
+            let hint = match did_you_mean(k, config_decls.keys().map(String::as_str)) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "declare it under `config:` first".to_string(),
+            };
+            ck.push(Diagnostic::new(format!("--config {k} is not declared by the stack")).with_hint(hint));
+        }
+    }
+
+    // Check every reference, and find the dependencies of each node.
+    let scope = Scope { config: &config_decls, variables: &variables, resources: &resources, registry };
+    let mut var_refs: BTreeMap<String, Vec<Ref>> = BTreeMap::new();
+    for (k, (_, e)) in &variables {
+        var_refs.insert(k.clone(), scope.check_refs(e, &mut ck));
+    }
+    let mut res_refs: BTreeMap<String, Vec<Ref>> = BTreeMap::new();
+    for (k, r) in &resources {
+        res_refs.insert(k.clone(), scope.check_refs(&r.properties, &mut ck));
+        for (dep, span) in &r.options.depends_on {
+            if !resources.contains_key(dep) {
+                let hint = match did_you_mean(dep, resources.keys().map(String::as_str)) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "dependsOn lists resources of this stack".into(),
+                };
+                ck.push(
+                    Diagnostic::new(format!("dependsOn names unknown resource `{dep}`"))
+                        .at(*span, "no such resource")
+                        .with_hint(hint),
+                );
+            }
+        }
+    }
+    for (_, e) in outputs.values() {
+        scope.check_refs(e, &mut ck);
+    }
+
+    // Cycles: among resources and variables, through references and dependsOn.
+    let cyclic = check_cycles(&mut ck, &variables, &resources, &var_refs, &res_refs);
+
+    let mut order = Vec::new();
+    if !cyclic {
+        // Resource dependencies follow variables transitively.
+        let deps_of = |refs: &[Ref]| -> BTreeSet<String> {
+            let mut out = BTreeSet::new();
+            let mut seen = BTreeSet::new();
+            let mut todo: Vec<&Ref> = refs.iter().collect();
+            while let Some(r) = todo.pop() {
+                if resources.contains_key(&r.root) {
+                    out.insert(r.root.clone());
+                } else if let Some(vr) = var_refs.get(&r.root) {
+                    if seen.insert(r.root.clone()) {
+                        todo.extend(vr.iter());
+                    }
+                }
+            }
+            out
+        };
+        let computed: BTreeMap<String, BTreeSet<String>> =
+            res_refs.iter().map(|(k, refs)| (k.clone(), deps_of(refs))).collect();
+        for (k, r) in resources.iter_mut() {
+            let mut deps = computed.get(k).cloned().unwrap_or_default();
+            deps.extend(r.options.depends_on.iter().map(|(d, _)| d.clone()).filter(|d| d != k));
+            r.dependencies = deps;
+        }
+        order = crate::graph::topo_order(&resources);
+    }
+
+    let mut stack = Stack {
+        name: name.unwrap_or_default(),
+        description,
+        config,
+        variables: variables.into_iter().map(|(k, (_, e))| (k, e)).collect(),
+        resources,
+        outputs: outputs.into_iter().map(|(k, (_, e))| (k, e)).collect(),
+        order,
+    };
+
+    // With references sound and no cycles, values can be checked: every
+    // resource output is treated as unknown, so nothing but config and
+    // literals is assumed.
+    if ck.diags.is_empty() {
+        check_values(&mut ck, &stack, registry);
+    }
+    if ck.diags.is_empty() {
+        stack.order.retain(|n| stack.resources.contains_key(n));
+        Ok(stack)
+    } else {
+        Err(Diagnostics(ck.diags))
+    }
+}
+
+fn decode_config(ck: &mut Checker, value: &Node, decls: &mut BTreeMap<String, ConfigDecl>) {
+    let Some(m) = ck.expect_map(value, "`config`") else { return };
+    for (k, v) in m {
+        let Some(entries) = ck.expect_map(v, &format!("config `{}`", k.text)) else { continue };
+        let mut ty = None;
+        let mut default = None;
+        for (ek, ev) in entries {
+            match ek.text.as_str() {
+                "type" => {
+                    if let Some(t) = ck.expect_str(ev, "a config type") {
+                        ty = match t.to_lowercase().as_str() {
+                            "string" => Some(ConfigType::String),
+                            "integer" | "int" => Some(ConfigType::Integer),
+                            "number" => Some(ConfigType::Number),
+                            "boolean" | "bool" => Some(ConfigType::Boolean),
+                            _ => {
+                                ck.push(
+                                    Diagnostic::new(format!("unknown config type `{t}`"))
+                                        .at(ev.span, "not a type")
+                                        .with_hint("use String, Integer, Number or Boolean"),
+                                );
+                                None
+                            }
+                        };
+                    }
+                }
+                "default" => default = Some(ev),
+                "description" => {
+                    ck.expect_str(ev, "a config description");
+                }
+                _ => ck.unknown_key(ek, CONFIG_KEYS, "a config entry"),
+            }
+        }
+        let Some(ty) = ty else {
+            if !entries.iter().any(|(ek, _)| ek.text == "type") {
+                ck.push(
+                    Diagnostic::new(format!("config `{}` has no `type`", k.text))
+                        .at(k.span, "type missing")
+                        .with_hint("add `type: String` (or Integer, Number, Boolean)"),
+                );
+            }
+            continue;
+        };
+        let default = match default.map(|d| (d, &d.kind)) {
+            None => None,
+            Some((_, Kind::Str(s))) if ty == ConfigType::String => Some(Value::String(s.clone())),
+            Some((_, Kind::Int(i))) if matches!(ty, ConfigType::Integer | ConfigType::Number) => Some(Value::from(*i)),
+            Some((_, Kind::Float(f))) if ty == ConfigType::Number => {
+                serde_json::Number::from_f64(*f).map(Value::Number)
+            }
+            Some((_, Kind::Bool(b))) if ty == ConfigType::Boolean => Some(Value::Bool(*b)),
+            Some((d, _)) => {
+                ck.push(
+                    Diagnostic::new(format!("the default of config `{}` is {}, not {:?}", k.text, d.kind_name(), ty))
+                        .at(d.span, "wrong type")
+                        .with_hint("make the default match the declared type"),
+                );
+                None
+            }
+        };
+        decls.insert(k.text.clone(), ConfigDecl { ty, default, span: k.span });
+    }
+}
+
+fn decode_resource(
+    ck: &mut Checker,
+    key: &Key,
+    value: &Node,
+    lines: &[&str],
+    registry: &Registry,
+) -> Option<ResourceDecl> {
+    if !valid_ident(&key.text) {
+        ck.push(
+            Diagnostic::new(format!("`{}` is not a valid resource name", key.text))
+                .at(key.span, "invalid name")
+                .with_hint(
+                    "use letters, digits, `_` and `-`, starting with a letter; `.` would break `${name.property}`",
+                ),
+        );
+    }
+    let entries = ck.expect_map(value, &format!("resource `{}`", key.text))?;
+    let mut type_ = None;
+    let mut properties = None;
+    let mut options = Options::default();
+    for (k, v) in entries {
+        match k.text.as_str() {
+            "type" => {
+                if let Some(t) = ck.expect_str(v, "a resource type") {
+                    if registry.get(&t).is_none() {
+                        let hint = match did_you_mean(&t, registry.tokens()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!("known types: {}", registry.tokens().collect::<Vec<_>>().join(", ")),
+                        };
+                        ck.push(
+                            Diagnostic::new(format!("unknown resource type `{t}`"))
+                                .at(v.span, "not a known type")
+                                .with_hint(hint),
+                        );
+                    } else {
+                        type_ = Some(t);
+                    }
+                }
+            }
+            "properties" => {
+                if ck.expect_map(v, "`properties`").is_some() {
+                    match parse_expr(v, lines) {
+                        Ok(e) => properties = Some(e),
+                        Err(d) => ck.diags.extend(d),
+                    }
+                }
+            }
+            "options" => options = decode_options(ck, v),
+            _ => ck.unknown_key(k, RESOURCE_KEYS, "a resource"),
+        }
+    }
+    if !entries.iter().any(|(k, _)| k.text == "type") {
+        ck.push(
+            Diagnostic::new(format!("resource `{}` has no `type`", key.text))
+                .at(key.span, "type missing")
+                .with_hint("add `type: aws:kinesis:Stream` or another resource type"),
+        );
+    }
+    let properties = properties.unwrap_or(Expr::Map(Vec::new(), value.span));
+    Some(ResourceDecl {
+        name: key.text.clone(),
+        name_span: key.span,
+        type_: type_?,
+        properties,
+        options,
+        dependencies: BTreeSet::new(),
+    })
+}
+
+fn decode_options(ck: &mut Checker, value: &Node) -> Options {
+    let mut o = Options::default();
+    let Some(entries) = ck.expect_map(value, "`options`") else { return o };
+    for (k, v) in entries {
+        match k.text.as_str() {
+            "dependsOn" => match &v.kind {
+                Kind::Seq(items) => {
+                    for item in items {
+                        if let Some(s) = ck.expect_str(item, "a dependsOn entry") {
+                            // Pulumi writes `${name}`; plain names work too.
+                            let name = s.strip_prefix("${").and_then(|x| x.strip_suffix('}')).unwrap_or(&s).to_string();
+                            o.depends_on.push((name, item.span));
+                        }
+                    }
+                }
+                _ => ck.push(
+                    Diagnostic::new("`dependsOn` must be a list of resource names")
+                        .at(v.span, "expected a list")
+                        .with_hint("write `dependsOn: [\"${stream}\"]`"),
+                ),
+            },
+            "protect" => o.protect = ck.expect_bool(v, "`protect`"),
+            "deleteBeforeReplace" => o.delete_before_replace = ck.expect_bool(v, "`deleteBeforeReplace`"),
+            "retainOnDelete" => o.retain_on_delete = ck.expect_bool(v, "`retainOnDelete`"),
+            "import" => o.import = ck.expect_str(v, "`import`"),
+            "ignoreChanges" => match &v.kind {
+                Kind::Seq(items) => {
+                    for item in items {
+                        if let Some(s) = ck.expect_str(item, "an ignoreChanges entry") {
+                            o.ignore_changes.insert(s);
+                        }
+                    }
+                }
+                _ => ck.push(
+                    Diagnostic::new("`ignoreChanges` must be a list of property names").at(v.span, "expected a list"),
+                ),
+            },
+            _ => ck.unknown_key(k, OPTION_KEYS, "resource options"),
+        }
+    }
+    o
+}
+
+struct Scope<'a> {
+    config: &'a BTreeMap<String, ConfigDecl>,
+    variables: &'a BTreeMap<String, (Span, Expr)>,
+    resources: &'a BTreeMap<String, ResourceDecl>,
+    registry: &'a Registry,
+}
+
+impl Scope<'_> {
+    /// Checks every reference in `e` and returns them.
+    fn check_refs(&self, e: &Expr, ck: &mut Checker) -> Vec<Ref> {
+        let mut refs = Vec::new();
+        e.collect_refs(&mut refs);
+        for r in &refs {
+            if let Some(res) = self.resources.get(&r.root) {
+                let Some(p) = self.registry.get(&res.type_) else { continue };
+                let schema = p.schema();
+                match r.path.first() {
+                    None => ck.push(
+                        Diagnostic::new(format!("`${{{}}}` names a resource, not a value", r.root))
+                            .at(r.span, "which property?")
+                            .with_hint(format!(
+                                "reference one of its properties, such as `${{{}.{}}}`",
+                                r.root,
+                                schema.outputs.join("` or `${").replace("${", &format!("${{{}.", r.root))
+                            )),
+                    ),
+                    Some(prop) => {
+                        let known = schema.outputs.iter().copied().chain(schema.properties.iter().map(|p| p.name));
+                        if !schema.outputs.contains(&prop.as_str()) && schema.property(prop).is_none() {
+                            let hint = match did_you_mean(prop, known.clone()) {
+                                Some(s) => format!("did you mean `{}.{s}`?", r.root),
+                                None => format!(
+                                    "{} has: {}",
+                                    res.type_,
+                                    known.collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(", ")
+                                ),
+                            };
+                            ck.push(
+                                Diagnostic::new(format!("`{}` has no property `{prop}`", r.root))
+                                    .at(r.span, "unknown property")
+                                    .with_hint(hint),
+                            );
+                        }
+                    }
+                }
+            } else if self.variables.contains_key(&r.root) || self.config.contains_key(&r.root) {
+                // Variables and config values may be indexed into at run time.
+            } else {
+                let names =
+                    self.resources.keys().chain(self.variables.keys()).chain(self.config.keys()).map(String::as_str);
+                let hint = match did_you_mean(&r.root, names) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "a reference names a resource, a variable or a config entry of this stack".to_string(),
+                };
+                ck.push(
+                    Diagnostic::new(format!("`{}` is not defined", r.root)).at(r.span, "unknown name").with_hint(hint),
+                );
+            }
+        }
+        refs
+    }
+}
+
+fn check_cycles(
+    ck: &mut Checker,
+    variables: &BTreeMap<String, (Span, Expr)>,
+    resources: &BTreeMap<String, ResourceDecl>,
+    var_refs: &BTreeMap<String, Vec<Ref>>,
+    res_refs: &BTreeMap<String, Vec<Ref>>,
+) -> bool {
+    use petgraph::graph::DiGraph;
+    let mut g: DiGraph<&str, Span> = DiGraph::new();
+    let mut idx = BTreeMap::new();
+    for k in variables.keys().chain(resources.keys()) {
+        idx.insert(k.as_str(), g.add_node(k.as_str()));
+    }
+    let edges = var_refs.iter().chain(res_refs.iter());
+    for (from, refs) in edges {
+        for r in refs {
+            if let (Some(a), Some(b)) = (idx.get(from.as_str()), idx.get(r.root.as_str())) {
+                g.add_edge(*a, *b, r.span);
+            }
+        }
+    }
+    for (from, r) in resources {
+        for (dep, span) in &r.options.depends_on {
+            if let (Some(a), Some(b)) = (idx.get(from.as_str()), idx.get(dep.as_str())) {
+                g.add_edge(*a, *b, *span);
+            }
+        }
+    }
+    let mut found = false;
+    for scc in petgraph::algo::tarjan_scc(&g) {
+        let self_loop = scc.len() == 1 && g.find_edge(scc[0], scc[0]).is_some();
+        if scc.len() < 2 && !self_loop {
+            continue;
+        }
+        found = true;
+        let mut members: Vec<&str> = scc.iter().map(|n| g[*n]).collect();
+        members.sort();
+        let in_cycle: BTreeSet<_> = scc.iter().copied().collect();
+        let mut spans: Vec<(Span, String)> = g
+            .edge_indices()
+            .filter_map(|e| {
+                let (a, b) = g.edge_endpoints(e)?;
+                (in_cycle.contains(&a) && in_cycle.contains(&b))
+                    .then(|| (g[e], format!("`{}` depends on `{}` here", g[a], g[b])))
+            })
+            .collect();
+        spans.sort_by_key(|(s, _)| (s.line, s.col));
+        let mut d = Diagnostic::new(format!(
+            "dependency cycle between {}",
+            members.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+        ))
+        .with_hint("break the cycle: one of these must not depend on the others");
+        if let Some((first, label)) = spans.first().cloned() {
+            d = d.at(first, label);
+        }
+        for (s, l) in spans.into_iter().skip(1) {
+            d = d.with_note(s, l);
+        }
+        ck.push(d);
+    }
+    found
+}
+
+/// Finds the expression at `path` inside `e`, or the deepest one on the way.
+fn locate<'e>(e: &'e Expr, path: &[PathSeg], at_key: bool) -> Span {
+    let mut cur = e;
+    let mut span = e.span();
+    for (i, seg) in path.iter().enumerate() {
+        let last = i + 1 == path.len();
+        match (cur, seg) {
+            (Expr::Map(entries, _), PathSeg::Key(k)) => match entries.iter().find(|(key, _)| &key.text == k) {
+                Some((key, v)) => {
+                    span = if last && at_key { key.span } else { v.span() };
+                    cur = v;
+                }
+                None => return span,
+            },
+            (Expr::List(items, _), PathSeg::Index(n)) => match items.get(*n) {
+                Some(v) => {
+                    span = v.span();
+                    cur = v;
+                }
+                None => return span,
+            },
+            _ => return span,
+        }
+    }
+    span
+}
+
+fn check_values(ck: &mut Checker, stack: &Stack, registry: &Registry) {
+    // Every resource attribute is unknown at this point.
+    let unknown_attrs = |_: &str, _: &[String]| Some(unknown());
+    let ctx = crate::expr::EvalContext { config: &stack.config, variables: &stack.variables, resource: &unknown_attrs };
+    for r in stack.resources.values() {
+        let Some(provider) = registry.get(&r.type_) else { continue };
+        let props = match ctx.eval(&r.properties) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => continue,
+            Err(d) => {
+                ck.push(d);
+                continue;
+            }
+        };
+        let mut violations = Vec::new();
+        validate_props(&provider.schema().properties, &props, &[], &mut violations);
+        if violations.is_empty() {
+            let as_props: Props = props.into_iter().collect();
+            violations.extend(provider.check(&as_props));
+        }
+        for v in violations {
+            let span = if v.path.is_empty() { r.name_span } else { locate(&r.properties, &v.path, v.at_key) };
+            let mut d =
+                Diagnostic::new(format!("{} (resource `{}`, {})", v.message, r.name, r.type_)).at(span, label_for(&v));
+            if let Some(h) = v.hint {
+                d = d.with_hint(h);
+            }
+            ck.push(d);
+        }
+        for p in &r.options.ignore_changes {
+            if provider.schema().property(p).is_none() {
+                let hint = match did_you_mean(p, provider.schema().properties.iter().map(|p| p.name)) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "list property names of this resource".into(),
+                };
+                ck.push(
+                    Diagnostic::new(format!("ignoreChanges names unknown property `{p}` of `{}`", r.name))
+                        .at(r.name_span, "in this resource")
+                        .with_hint(hint),
+                );
+            }
+        }
+    }
+    for e in stack.outputs.values() {
+        if let Err(d) = ctx.eval(e) {
+            ck.push(d);
+        }
+    }
+}
+
+fn label_for(v: &rinfra_resources::schema::Violation) -> &'static str {
+    if v.at_key {
+        "unknown property"
+    } else if v.path.is_empty() {
+        "in this resource"
+    } else if v.message.starts_with("missing") {
+        "in here"
+    } else {
+        "invalid value"
+    }
+}

@@ -1,0 +1,228 @@
+//! The connection to AWS: configuration, clients, timeouts, retries, and a
+//! count of every API call made.
+
+use aws_config::BehaviorVersion;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// Where and how to reach AWS, as given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    /// The region; when absent the standard environment and profile chain
+    /// decides, and `us-east-1` is the last resort.
+    pub region: Option<String>,
+    /// An endpoint that replaces every service's, such as a LocalStack URL.
+    /// `AWS_ENDPOINT_URL` is honoured by the SDK itself when this is unset.
+    pub endpoint_url: Option<String>,
+    /// The named profile; `AWS_PROFILE` is honoured when unset.
+    pub profile: Option<String>,
+}
+
+/// Counts API calls by `service:Operation`, one per attempt, retries included.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    calls: Mutex<BTreeMap<String, u64>>,
+}
+
+impl CallStats {
+    /// Records one attempt of `operation`.
+    pub fn record(&self, operation: &str) {
+        if let Ok(mut m) = self.calls.lock() {
+            *m.entry(operation.to_string()).or_insert(0) += 1;
+        }
+    }
+
+    /// A copy of the counts so far.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.calls.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// The number of attempts so far.
+    pub fn total(&self) -> u64 {
+        self.snapshot().values().sum()
+    }
+}
+
+#[derive(Debug)]
+struct CountCalls(Arc<CallStats>);
+
+impl Intercept for CountCalls {
+    fn name(&self) -> &'static str {
+        "rinfra-count-calls"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let name = cfg
+            .load::<Metadata>()
+            .map(|m| format!("{}:{}", m.service().to_lowercase(), m.name()))
+            .unwrap_or_else(|| "unknown".to_string());
+        self.0.record(&name);
+        Ok(())
+    }
+}
+
+/// Lazily built AWS clients shared by every provider.
+///
+/// Nothing is loaded and no connection is made until a provider makes its
+/// first call, so validating a stack never needs credentials or a network.
+#[derive(Debug)]
+pub struct Aws {
+    settings: AwsSettings,
+    config: OnceCell<aws_types::SdkConfig>,
+    kinesis: OnceCell<aws_sdk_kinesis::Client>,
+    cloudwatch: OnceCell<aws_sdk_cloudwatch::Client>,
+    stats: Arc<CallStats>,
+}
+
+impl Aws {
+    /// Prepares clients for `settings` without touching the network.
+    pub fn new(settings: AwsSettings) -> Arc<Aws> {
+        Arc::new(Aws {
+            settings,
+            config: OnceCell::new(),
+            kinesis: OnceCell::new(),
+            cloudwatch: OnceCell::new(),
+            stats: Arc::new(CallStats::default()),
+        })
+    }
+
+    /// The call counter.
+    pub fn stats(&self) -> &CallStats {
+        &self.stats
+    }
+
+    async fn config(&self) -> &aws_types::SdkConfig {
+        self.config
+            .get_or_init(|| async {
+                // The default region chain ends with the EC2 metadata
+                // service, which costs seconds off EC2; we stop at the
+                // environment and profile, then fall back to us-east-1.
+                let region = RegionProviderChain::first_try(self.settings.region.clone().map(aws_config::Region::new))
+                    .or_else(aws_config::environment::EnvironmentVariableRegionProvider::new())
+                    .or_else(aws_config::profile::ProfileFileRegionProvider::new())
+                    .or_else(aws_config::Region::from_static("us-east-1"));
+                let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                    .region(region)
+                    .retry_config(RetryConfig::standard().with_max_attempts(5))
+                    .timeout_config(
+                        TimeoutConfig::builder()
+                            .connect_timeout(Duration::from_secs(5))
+                            .operation_attempt_timeout(Duration::from_secs(30))
+                            .operation_timeout(Duration::from_secs(120))
+                            .build(),
+                    );
+                if let Some(url) = &self.settings.endpoint_url {
+                    loader = loader.endpoint_url(url);
+                }
+                if let Some(p) = &self.settings.profile {
+                    loader = loader.profile_name(p);
+                }
+                loader.load().await
+            })
+            .await
+    }
+
+    /// The Kinesis client.
+    pub async fn kinesis(&self) -> &aws_sdk_kinesis::Client {
+        self.kinesis
+            .get_or_init(|| async {
+                let conf = aws_sdk_kinesis::config::Builder::from(self.config().await)
+                    .interceptor(CountCalls(self.stats.clone()))
+                    .build();
+                aws_sdk_kinesis::Client::from_conf(conf)
+            })
+            .await
+    }
+
+    /// The CloudWatch client.
+    pub async fn cloudwatch(&self) -> &aws_sdk_cloudwatch::Client {
+        self.cloudwatch
+            .get_or_init(|| async {
+                let conf = aws_sdk_cloudwatch::config::Builder::from(self.config().await)
+                    .interceptor(CountCalls(self.stats.clone()))
+                    .build();
+                aws_sdk_cloudwatch::Client::from_conf(conf)
+            })
+            .await
+    }
+}
+
+/// Renders an SDK error with the service's code and message when there is
+/// one, instead of the SDK's generic "service error".
+pub fn describe_sdk_error<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            match (e.code(), e.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_string(),
+                _ => e.to_string(),
+            }
+        }
+        SdkError::TimeoutError(_) => "the request timed out".to_string(),
+        SdkError::DispatchFailure(d) => {
+            let mut msg = "could not reach the endpoint".to_string();
+            if let Some(c) = d.as_connector_error() {
+                msg = format!("{msg}: {c}");
+            }
+            msg
+        }
+        other => {
+            // Walk the source chain so the root cause is visible.
+            let mut msg = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(s) = src {
+                msg = format!("{msg}: {s}");
+                src = s.source();
+            }
+            msg
+        }
+    }
+}
+
+/// How long to wait for a resource to settle, and how to poll.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitPolicy {
+    /// The first delay between polls.
+    pub first: Duration,
+    /// The largest delay between polls.
+    pub max: Duration,
+    /// The total time allowed.
+    pub timeout: Duration,
+}
+
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        // A stream usually settles within a second on an emulator and within
+        // tens of seconds on AWS; polling starts fast and backs off.
+        WaitPolicy { first: Duration::from_millis(150), max: Duration::from_secs(5), timeout: Duration::from_secs(600) }
+    }
+}
+
+impl WaitPolicy {
+    /// The delay after `delay`, grown by half, capped at `max`.
+    pub fn next(&self, delay: Duration) -> Duration {
+        (delay + delay / 2).min(self.max)
+    }
+}

@@ -1,0 +1,662 @@
+//! `aws:kinesis:Stream`: a Kinesis data stream.
+
+use crate::aws::{Aws, WaitPolicy, describe_sdk_error};
+use crate::provider::{Created, Observed, Progress, Provider, ProviderError, ProviderResult, ReadRequest};
+use crate::schema::{Change, Property, Props, ResourceSchema, Type, Violation, is_unknown, key_path, normalize_props};
+use async_trait::async_trait;
+use aws_sdk_kinesis::types::{EncryptionType, MetricsName, ScalingType, StreamMode, StreamModeDetails, StreamStatus};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The type token.
+pub const TOKEN: &str = "aws:kinesis:Stream";
+
+/// The shard-level metrics Kinesis knows, besides `ALL`.
+pub const METRICS: &[&str] = &[
+    "IncomingBytes",
+    "IncomingRecords",
+    "IteratorAgeMilliseconds",
+    "OutgoingBytes",
+    "OutgoingRecords",
+    "ReadProvisionedThroughputExceeded",
+    "WriteProvisionedThroughputExceeded",
+];
+
+const METRICS_AND_ALL: &[&str] = &[
+    "ALL",
+    "IncomingBytes",
+    "IncomingRecords",
+    "IteratorAgeMilliseconds",
+    "OutgoingBytes",
+    "OutgoingRecords",
+    "ReadProvisionedThroughputExceeded",
+    "WriteProvisionedThroughputExceeded",
+];
+
+/// Kinesis accepts at most this many tags in one AddTagsToStream call.
+const TAGS_PER_CALL: usize = 10;
+
+/// The schema of `aws:kinesis:Stream`.
+pub fn schema() -> ResourceSchema {
+    ResourceSchema {
+        token: TOKEN,
+        doc: "A Kinesis data stream.",
+        properties: vec![
+            Property::new("name", Type::String, "The stream's name, unique in the account and region.")
+                .required()
+                .replaces(),
+            Property::new(
+                "shardCount",
+                Type::Integer { min: Some(1), max: Some(10_000) },
+                "The number of shards; required for PROVISIONED streams, absent for ON_DEMAND.",
+            ),
+            Property::new(
+                "retentionPeriod",
+                Type::Integer { min: Some(24), max: Some(8760) },
+                "How many hours records are kept, from 24 to 8760.",
+            )
+            .default(json!(24)),
+            Property::new(
+                "shardLevelMetrics",
+                Type::List { item: Box::new(Type::Enum(METRICS_AND_ALL)), set: true, max_items: None },
+                "The shard-level CloudWatch metrics to enable, or ALL.",
+            )
+            .default(json!([])),
+            Property::new(
+                "streamModeDetails",
+                Type::Object(vec![
+                    Property::new(
+                        "streamMode",
+                        Type::Enum(&["PROVISIONED", "ON_DEMAND"]),
+                        "PROVISIONED (fixed shards) or ON_DEMAND.",
+                    )
+                    .required(),
+                ]),
+                "The capacity mode of the stream.",
+            )
+            .default(json!({"streamMode": "PROVISIONED"})),
+            Property::new("encryptionType", Type::Enum(&["NONE", "KMS"]), "Server-side encryption: NONE or KMS.")
+                .default(json!("NONE")),
+            Property::new("kmsKeyId", Type::String, "The KMS key for KMS encryption."),
+            Property::new(
+                "enforceConsumerDeletion",
+                Type::Bool,
+                "Delete the stream even when it has registered consumers.",
+            )
+            .default(json!(false))
+            .state_only(),
+            Property::new(
+                "tags",
+                Type::Map { value: Box::new(Type::String), max_entries: Some(50) },
+                "Tags on the stream, at most 50.",
+            )
+            .default(json!({}))
+            .read_when_managed(),
+        ],
+        outputs: vec!["name", "arn"],
+        name_property: "name",
+    }
+}
+
+/// The Kinesis stream provider.
+pub struct KinesisStream {
+    aws: Arc<Aws>,
+    schema: ResourceSchema,
+    wait: WaitPolicy,
+}
+
+impl KinesisStream {
+    /// A provider that talks to AWS through `aws`.
+    pub fn new(aws: Arc<Aws>) -> Self {
+        KinesisStream { aws, schema: schema(), wait: WaitPolicy::default() }
+    }
+}
+
+fn api<E, R>(operation: &str, err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> ProviderError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    ProviderError::Api { operation: format!("kinesis:{operation}"), message: describe_sdk_error(err) }
+}
+
+fn is_in_use<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code()) == Some("ResourceInUseException")
+}
+
+fn str_prop<'a>(p: &'a Props, k: &str) -> Option<&'a str> {
+    p.get(k).and_then(Value::as_str)
+}
+
+fn int_prop(p: &Props, k: &str) -> Option<i32> {
+    p.get(k).and_then(crate::schema::integer_of).and_then(|i| i32::try_from(i).ok())
+}
+
+fn mode_of(p: &Props) -> &str {
+    p.get("streamModeDetails").and_then(|m| m.get("streamMode")).and_then(Value::as_str).unwrap_or("PROVISIONED")
+}
+
+fn metric_set(p: &Props) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for m in p.get("shardLevelMetrics").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        if m == "ALL" {
+            out.extend(METRICS.iter().map(|s| s.to_string()));
+        } else {
+            out.insert(m.to_string());
+        }
+    }
+    out
+}
+
+fn tag_map(p: &Props) -> BTreeMap<String, String> {
+    p.get("tags")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default()
+}
+
+impl KinesisStream {
+    /// Reads one stream, or `None` when it does not exist or is being deleted.
+    async fn read_one(&self, req: &ReadRequest) -> ProviderResult<Option<Observed>> {
+        let client = self.aws.kinesis().await;
+        let out = match client.describe_stream_summary().stream_name(&req.id).send().await {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
+            Err(e) => return Err(api("DescribeStreamSummary", &e)),
+        };
+        let Some(s) = out.stream_description_summary() else {
+            return Err(ProviderError::Api {
+                operation: "kinesis:DescribeStreamSummary".into(),
+                message: "the answer had no stream description".into(),
+            });
+        };
+        if *s.stream_status() == StreamStatus::Deleting {
+            return Ok(None);
+        }
+        let mode = s
+            .stream_mode_details()
+            .map(|m| m.stream_mode().as_str().to_string())
+            .unwrap_or_else(|| "PROVISIONED".into());
+        let mut inputs = Props::new();
+        inputs.insert("name".into(), json!(s.stream_name()));
+        if mode == "PROVISIONED" {
+            inputs.insert("shardCount".into(), json!(s.open_shard_count()));
+        }
+        inputs.insert("retentionPeriod".into(), json!(s.retention_period_hours()));
+        let mut metrics: Vec<String> = s
+            .enhanced_monitoring()
+            .iter()
+            .flat_map(|m| m.shard_level_metrics())
+            .map(|m| m.as_str().to_string())
+            .filter(|m| m != "ALL")
+            .collect();
+        metrics.sort();
+        metrics.dedup();
+        inputs.insert("shardLevelMetrics".into(), json!(metrics));
+        inputs.insert("streamModeDetails".into(), json!({"streamMode": mode}));
+        let enc = s.encryption_type().map(|e| e.as_str().to_string()).unwrap_or_else(|| "NONE".into());
+        if enc == "KMS" {
+            if let Some(k) = s.key_id() {
+                inputs.insert("kmsKeyId".into(), json!(k));
+            }
+        }
+        inputs.insert("encryptionType".into(), json!(enc));
+        if req.managed.contains("tags") {
+            inputs.insert("tags".into(), json!(self.read_tags(&req.id).await?));
+        }
+        let outputs = Props::from([("name".into(), json!(s.stream_name())), ("arn".into(), json!(s.stream_arn()))]);
+        Ok(Some(Observed { inputs, outputs }))
+    }
+
+    async fn read_tags(&self, name: &str) -> ProviderResult<BTreeMap<String, String>> {
+        let client = self.aws.kinesis().await;
+        let mut tags = BTreeMap::new();
+        let mut start: Option<String> = None;
+        loop {
+            let out = client
+                .list_tags_for_stream()
+                .stream_name(name)
+                .set_exclusive_start_tag_key(start.clone())
+                .send()
+                .await
+                .map_err(|e| api("ListTagsForStream", &e))?;
+            for t in out.tags() {
+                tags.insert(t.key().to_string(), t.value().unwrap_or_default().to_string());
+            }
+            match out.tags().last() {
+                Some(last) if out.has_more_tags() => start = Some(last.key().to_string()),
+                _ => break,
+            }
+        }
+        Ok(tags)
+    }
+
+    /// Polls until the stream is ACTIVE, starting fast and backing off.
+    /// Returns the stream's ARN.
+    async fn wait_active(&self, name: &str, progress: &dyn Progress) -> ProviderResult<String> {
+        let client = self.aws.kinesis().await;
+        let start = Instant::now();
+        let mut delay = self.wait.first;
+        let mut said = false;
+        loop {
+            match client.describe_stream_summary().stream_name(name).send().await {
+                Ok(out) => {
+                    if let Some(s) = out.stream_description_summary() {
+                        if *s.stream_status() == StreamStatus::Active {
+                            return Ok(s.stream_arn().to_string());
+                        }
+                        if !said {
+                            progress.status(&format!("waiting for ACTIVE (now {})", s.stream_status().as_str()));
+                            said = true;
+                        }
+                    }
+                }
+                // Just after CreateStream some endpoints do not list the
+                // stream yet; keep waiting within the bound.
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+                Err(e) => return Err(api("DescribeStreamSummary", &e)),
+            }
+            if start.elapsed() > self.wait.timeout {
+                return Err(ProviderError::Timeout {
+                    what: format!("stream {name} to become ACTIVE"),
+                    seconds: self.wait.timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(delay).await;
+            delay = self.wait.next(delay);
+        }
+    }
+
+    /// Polls until the stream no longer exists.
+    async fn wait_gone(&self, name: &str, progress: &dyn Progress) -> ProviderResult<()> {
+        let client = self.aws.kinesis().await;
+        let start = Instant::now();
+        let mut delay = self.wait.first;
+        progress.status("waiting for the stream to be deleted");
+        loop {
+            match client.describe_stream_summary().stream_name(name).send().await {
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(()),
+                Err(e) => return Err(api("DescribeStreamSummary", &e)),
+                Ok(_) => {}
+            }
+            if start.elapsed() > self.wait.timeout {
+                return Err(ProviderError::Timeout {
+                    what: format!("stream {name} to be deleted"),
+                    seconds: self.wait.timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(delay).await;
+            delay = self.wait.next(delay);
+        }
+    }
+
+    /// Runs a mutating call, waiting for ACTIVE and trying again while
+    /// Kinesis answers ResourceInUseException ("busy with another change").
+    async fn mutate<T, E, R, F, Fut>(
+        &self,
+        name: &str,
+        operation: &str,
+        progress: &dyn Progress,
+        mut call: F,
+    ) -> ProviderResult<T>
+    where
+        F: FnMut() -> Fut + Send,
+        Fut: Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>> + Send,
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send,
+        T: Send,
+    {
+        let mut tries = 0;
+        loop {
+            match call().await {
+                Ok(v) => return Ok(v),
+                Err(e) if is_in_use(&e) && tries < 10 => {
+                    tries += 1;
+                    self.wait_active(name, progress).await?;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(api(operation, &e)),
+            }
+        }
+    }
+
+    async fn set_retention(&self, name: &str, from: i32, to: i32, progress: &dyn Progress) -> ProviderResult<()> {
+        let client = self.aws.kinesis().await;
+        progress.status(&format!("retention {from} → {to} hours"));
+        if to > from {
+            self.mutate(name, "IncreaseStreamRetentionPeriod", progress, || {
+                client.increase_stream_retention_period().stream_name(name).retention_period_hours(to).send()
+            })
+            .await?;
+        } else if to < from {
+            self.mutate(name, "DecreaseStreamRetentionPeriod", progress, || {
+                client.decrease_stream_retention_period().stream_name(name).retention_period_hours(to).send()
+            })
+            .await?;
+        }
+        self.wait_active(name, progress).await?;
+        Ok(())
+    }
+
+    async fn set_metrics(
+        &self,
+        name: &str,
+        from: &BTreeSet<String>,
+        to: &BTreeSet<String>,
+        progress: &dyn Progress,
+    ) -> ProviderResult<()> {
+        let client = self.aws.kinesis().await;
+        let enable: Vec<MetricsName> = to.difference(from).map(|m| MetricsName::from(m.as_str())).collect();
+        let disable: Vec<MetricsName> = from.difference(to).map(|m| MetricsName::from(m.as_str())).collect();
+        if !enable.is_empty() {
+            progress.status("enabling shard-level metrics");
+            self.mutate(name, "EnableEnhancedMonitoring", progress, || {
+                client
+                    .enable_enhanced_monitoring()
+                    .stream_name(name)
+                    .set_shard_level_metrics(Some(enable.clone()))
+                    .send()
+            })
+            .await?;
+            self.wait_active(name, progress).await?;
+        }
+        if !disable.is_empty() {
+            progress.status("disabling shard-level metrics");
+            self.mutate(name, "DisableEnhancedMonitoring", progress, || {
+                client
+                    .disable_enhanced_monitoring()
+                    .stream_name(name)
+                    .set_shard_level_metrics(Some(disable.clone()))
+                    .send()
+            })
+            .await?;
+            self.wait_active(name, progress).await?;
+        }
+        Ok(())
+    }
+
+    async fn set_encryption(
+        &self,
+        name: &str,
+        old: &Props,
+        new: &Props,
+        progress: &dyn Progress,
+    ) -> ProviderResult<()> {
+        let client = self.aws.kinesis().await;
+        let old_type = str_prop(old, "encryptionType").unwrap_or("NONE");
+        let new_type = str_prop(new, "encryptionType").unwrap_or("NONE");
+        let old_key = str_prop(old, "kmsKeyId");
+        let new_key = str_prop(new, "kmsKeyId");
+        if old_type == new_type && old_key == new_key {
+            return Ok(());
+        }
+        if new_type == "KMS" {
+            let key =
+                new_key.ok_or_else(|| ProviderError::Invalid("KMS encryption needs kmsKeyId".into()))?.to_string();
+            progress.status("starting encryption");
+            self.mutate(name, "StartStreamEncryption", progress, || {
+                client
+                    .start_stream_encryption()
+                    .stream_name(name)
+                    .encryption_type(EncryptionType::Kms)
+                    .key_id(&key)
+                    .send()
+            })
+            .await?;
+        } else if let Some(key) = old_key {
+            let key = key.to_string();
+            progress.status("stopping encryption");
+            self.mutate(name, "StopStreamEncryption", progress, || {
+                client
+                    .stop_stream_encryption()
+                    .stream_name(name)
+                    .encryption_type(EncryptionType::Kms)
+                    .key_id(&key)
+                    .send()
+            })
+            .await?;
+        }
+        self.wait_active(name, progress).await?;
+        Ok(())
+    }
+
+    async fn set_tags(
+        &self,
+        name: &str,
+        from: &BTreeMap<String, String>,
+        to: &BTreeMap<String, String>,
+        progress: &dyn Progress,
+    ) -> ProviderResult<()> {
+        let client = self.aws.kinesis().await;
+        let removed: Vec<String> = from.keys().filter(|k| !to.contains_key(*k)).cloned().collect();
+        let changed: Vec<(&String, &String)> = to.iter().filter(|(k, v)| from.get(*k) != Some(*v)).collect();
+        for chunk in removed.chunks(TAGS_PER_CALL) {
+            self.mutate(name, "RemoveTagsFromStream", progress, || {
+                client.remove_tags_from_stream().stream_name(name).set_tag_keys(Some(chunk.to_vec())).send()
+            })
+            .await?;
+        }
+        for chunk in changed.chunks(TAGS_PER_CALL) {
+            let tags: std::collections::HashMap<String, String> =
+                chunk.iter().map(|(k, v)| ((*k).clone(), (*v).clone())).collect();
+            self.mutate(name, "AddTagsToStream", progress, || {
+                client.add_tags_to_stream().stream_name(name).set_tags(Some(tags.clone())).send()
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Brings an existing stream from `old` to `new`, one API call per
+    /// changed aspect, waiting for ACTIVE after each.
+    async fn converge(
+        &self,
+        name: &str,
+        arn: &str,
+        old: &Props,
+        new: &Props,
+        progress: &dyn Progress,
+    ) -> ProviderResult<()> {
+        let client = self.aws.kinesis().await;
+        let (old_mode, new_mode) = (mode_of(old), mode_of(new));
+        if old_mode != new_mode {
+            progress.status(&format!("stream mode {old_mode} → {new_mode}"));
+            let details = StreamModeDetails::builder()
+                .stream_mode(StreamMode::from(new_mode))
+                .build()
+                .map_err(|e| ProviderError::Invalid(e.to_string()))?;
+            self.mutate(name, "UpdateStreamMode", progress, || {
+                client.update_stream_mode().stream_arn(arn).stream_mode_details(details.clone()).send()
+            })
+            .await?;
+            self.wait_active(name, progress).await?;
+        }
+        if new_mode == "PROVISIONED" {
+            if let Some(target) = int_prop(new, "shardCount").filter(|t| Some(*t) != int_prop(old, "shardCount")) {
+                progress.status(&format!("resharding to {target}"));
+                self.mutate(name, "UpdateShardCount", progress, || {
+                    client
+                        .update_shard_count()
+                        .stream_name(name)
+                        .target_shard_count(target)
+                        .scaling_type(ScalingType::UniformScaling)
+                        .send()
+                })
+                .await?;
+                self.wait_active(name, progress).await?;
+            }
+        }
+        let (from, to) =
+            (int_prop(old, "retentionPeriod").unwrap_or(24), int_prop(new, "retentionPeriod").unwrap_or(24));
+        if from != to {
+            self.set_retention(name, from, to, progress).await?;
+        }
+        self.set_metrics(name, &metric_set(old), &metric_set(new), progress).await?;
+        self.set_encryption(name, old, new, progress).await?;
+        if old.contains_key("tags") || new.contains_key("tags") {
+            self.set_tags(name, &tag_map(old), &tag_map(new), progress).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Provider for KinesisStream {
+    fn schema(&self) -> &ResourceSchema {
+        &self.schema
+    }
+
+    fn check(&self, props: &Props) -> Vec<Violation> {
+        let mut out = Vec::new();
+        let mode = props.get("streamModeDetails").and_then(|m| m.get("streamMode"));
+        let on_demand = mode.and_then(Value::as_str) == Some("ON_DEMAND");
+        let mode_known = !mode.is_some_and(is_unknown);
+        match props.get("shardCount") {
+            Some(_) if on_demand => out.push(Violation::new(
+                key_path("shardCount"),
+                "shardCount cannot be set for an ON_DEMAND stream",
+                Some("remove shardCount, or use streamMode: PROVISIONED".into()),
+            )),
+            None if !on_demand && mode_known => out.push(Violation::new(
+                vec![],
+                "a PROVISIONED stream needs shardCount",
+                Some("add `shardCount: 1` (or more), or set streamModeDetails.streamMode to ON_DEMAND".into()),
+            )),
+            _ => {}
+        }
+        let enc = props.get("encryptionType").and_then(Value::as_str).unwrap_or("NONE");
+        match (enc, props.get("kmsKeyId")) {
+            ("KMS", None) => out.push(Violation::new(
+                key_path("encryptionType"),
+                "KMS encryption needs kmsKeyId",
+                Some("add `kmsKeyId: alias/aws/kinesis` or the ARN of your key".into()),
+            )),
+            ("NONE", Some(_)) => out.push(Violation::new(
+                key_path("kmsKeyId"),
+                "kmsKeyId is only used with encryptionType: KMS",
+                Some("set `encryptionType: KMS`, or remove kmsKeyId".into()),
+            )),
+            _ => {}
+        }
+        if let Some(name) = props.get("name").and_then(Value::as_str).filter(|n| !is_unknown(&json!(n))) {
+            let valid = !name.is_empty()
+                && name.len() <= 128
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            if !valid {
+                out.push(Violation::new(
+                    key_path("name"),
+                    format!("`{name}` is not a valid stream name"),
+                    Some("use 1 to 128 letters, digits, `_`, `.` or `-`".into()),
+                ));
+            }
+        }
+        if let Some(tags) = props.get("tags").and_then(Value::as_object) {
+            for (k, v) in tags {
+                let value_len = v.as_str().map_or(0, str::len);
+                if k.is_empty() || k.len() > 128 || value_len > 256 {
+                    out.push(Violation::new(
+                        vec![crate::schema::PathSeg::Key("tags".into()), crate::schema::PathSeg::Key(k.clone())],
+                        "tag keys must have 1 to 128 characters and values at most 256",
+                        None,
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    fn normalize(&self, props: &Props) -> Props {
+        let mut n = normalize_props(&self.schema.properties, props);
+        // `ALL` is shorthand for every metric, which is what AWS reports back.
+        let metrics: Vec<Value> = metric_set(&n).into_iter().map(Value::String).collect();
+        n.insert("shardLevelMetrics".into(), Value::Array(metrics));
+        n
+    }
+
+    async fn read(&self, requests: &[ReadRequest]) -> Vec<ProviderResult<Option<Observed>>> {
+        futures::future::join_all(requests.iter().map(|r| self.read_one(r))).await
+    }
+
+    async fn create(&self, props: &Props, progress: &dyn Progress) -> ProviderResult<Created> {
+        let client = self.aws.kinesis().await;
+        let name =
+            str_prop(props, "name").ok_or_else(|| ProviderError::Invalid("name is required".into()))?.to_string();
+        let mode = mode_of(props).to_string();
+        let details = StreamModeDetails::builder()
+            .stream_mode(StreamMode::from(mode.as_str()))
+            .build()
+            .map_err(|e| ProviderError::Invalid(e.to_string()))?;
+        let mut req = client.create_stream().stream_name(&name).stream_mode_details(details);
+        if mode == "PROVISIONED" {
+            req = req.set_shard_count(int_prop(props, "shardCount"));
+        }
+        match req.send().await {
+            Ok(_) => {}
+            Err(e) if is_in_use(&e) => return Err(ProviderError::AlreadyExists { kind: "Kinesis stream", name }),
+            Err(e) => return Err(api("CreateStream", &e)),
+        }
+        // From here on the stream exists: any failure must still let the
+        // engine record it, or it would be orphaned.
+        let partial = |arn: Option<String>, e: ProviderError| {
+            let mut outputs = Props::from([("name".to_string(), json!(name))]);
+            if let Some(a) = arn {
+                outputs.insert("arn".into(), json!(a));
+            }
+            ProviderError::Partial { id: name.clone(), outputs, source: Box::new(e) }
+        };
+        let arn = self.wait_active(&name, progress).await.map_err(|e| partial(None, e))?;
+        // Compare against what CreateStream leaves behind, so only the
+        // remaining differences cost a call.
+        let mut base = Props::from([
+            ("retentionPeriod".to_string(), json!(24)),
+            ("streamModeDetails".to_string(), json!({"streamMode": mode})),
+        ]);
+        if let Some(n) = props.get("shardCount") {
+            base.insert("shardCount".into(), n.clone());
+        }
+        self.converge(&name, &arn, &base, props, progress).await.map_err(|e| partial(Some(arn.clone()), e))?;
+        let outputs = Props::from([("name".into(), json!(name)), ("arn".into(), json!(arn))]);
+        Ok(Created { id: name, outputs })
+    }
+
+    async fn update(
+        &self,
+        id: &str,
+        old: &Props,
+        new: &Props,
+        changed: &BTreeSet<String>,
+        progress: &dyn Progress,
+    ) -> ProviderResult<Props> {
+        let arn = self.wait_active(id, progress).await?;
+        let cloud_changes =
+            changed.iter().any(|c| self.schema.property(c).is_none_or(|p| p.change != Change::StateOnly));
+        if cloud_changes {
+            self.converge(id, &arn, old, new, progress).await?;
+        }
+        Ok(Props::from([("name".into(), json!(id)), ("arn".into(), json!(arn))]))
+    }
+
+    async fn delete(&self, id: &str, props: &Props, progress: &dyn Progress) -> ProviderResult<()> {
+        let client = self.aws.kinesis().await;
+        let enforce = props.get("enforceConsumerDeletion").and_then(Value::as_bool).unwrap_or(false);
+        let res = self
+            .mutate(id, "DeleteStream", progress, || {
+                client.delete_stream().stream_name(id).enforce_consumer_deletion(enforce).send()
+            })
+            .await;
+        match res {
+            Ok(_) => {}
+            Err(ProviderError::Api { message, .. }) if message.starts_with("ResourceNotFoundException") => {
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
+        self.wait_gone(id, progress).await
+    }
+}

@@ -1,0 +1,155 @@
+//! The provider trait: what the engine may ask of any resource type.
+
+use crate::schema::{Props, ResourceSchema, Violation, normalize_props};
+use async_trait::async_trait;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A failure of a cloud operation.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The cloud refused or failed a call.
+    #[error("{operation} failed: {message}")]
+    Api {
+        /// The API operation, such as `kinesis:CreateStream`.
+        operation: String,
+        /// What the cloud said.
+        message: String,
+    },
+    /// A resource with this name exists already but is not in the state.
+    #[error("{kind} `{name}` already exists and is not managed by this stack")]
+    AlreadyExists {
+        /// A human name for the type, such as "Kinesis stream".
+        kind: &'static str,
+        /// The cloud name.
+        name: String,
+    },
+    /// The resource did not reach the wanted status in time.
+    #[error("timed out after {seconds}s waiting for {what}")]
+    Timeout {
+        /// What we waited for.
+        what: String,
+        /// How long we waited.
+        seconds: u64,
+    },
+    /// The inputs were not usable (only reached when validation was bypassed).
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// A create got as far as making the resource, then a later step failed.
+    /// The resource exists and must be recorded.
+    #[error("{source}")]
+    Partial {
+        /// The cloud id of the resource that now exists.
+        id: String,
+        /// The outputs known so far.
+        outputs: Props,
+        /// The step that failed.
+        source: Box<ProviderError>,
+    },
+}
+
+/// Shorthand for provider results.
+pub type ProviderResult<T> = Result<T, ProviderError>;
+
+/// What to read for one resource.
+#[derive(Debug, Clone)]
+pub struct ReadRequest {
+    /// The cloud id.
+    pub id: String,
+    /// Property names the stack or the state sets. Properties that cost
+    /// extra calls are read only when they are in this set.
+    pub managed: BTreeSet<String>,
+}
+
+/// A resource as the cloud holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    /// The current value of every readable property, in stack terms.
+    pub inputs: Props,
+    /// The outputs, such as `arn`.
+    pub outputs: Props,
+}
+
+/// The result of a create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Created {
+    /// The cloud id of the new resource.
+    pub id: String,
+    /// Its outputs.
+    pub outputs: Props,
+}
+
+/// Reports progress of long operations, such as waiting for ACTIVE.
+pub trait Progress: Send + Sync {
+    /// Called with a short status line for the resource being worked on.
+    fn status(&self, message: &str);
+}
+
+/// A [`Progress`] that drops every message.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn status(&self, _message: &str) {}
+}
+
+/// One resource type: its schema and the cloud operations on it.
+///
+/// Implementations must be idempotent where they can: the engine may retry
+/// a create after a crash, so a create that finds its own resource should
+/// say so with [`ProviderError::AlreadyExists`] rather than overwrite it.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The type's schema.
+    fn schema(&self) -> &ResourceSchema;
+
+    /// Checks rules that span several properties, such as "exactly one of
+    /// statistic and extendedStatistic". Runs before any API call. Values
+    /// not yet known (see [`crate::schema::is_unknown`]) must be skipped.
+    fn check(&self, _props: &Props) -> Vec<Violation> {
+        Vec::new()
+    }
+
+    /// Puts inputs into the canonical form used for comparison. The default
+    /// fills in schema defaults, sorts sets and unifies numbers.
+    fn normalize(&self, props: &Props) -> Props {
+        normalize_props(&self.schema().properties, props)
+    }
+
+    /// The outputs that can be predicted from the inputs before the
+    /// resource exists, such as a name that mirrors an input. Anything not
+    /// returned is unknown until apply.
+    fn predict_outputs(&self, props: &Props) -> Props {
+        let name = self.schema().name_property;
+        props.get(name).map(|v| BTreeMap::from([("name".to_string(), v.clone())])).unwrap_or_default()
+    }
+
+    /// The cloud id a resource with these inputs will have, used to find a
+    /// resource whose create may have happened before a crash.
+    fn id_from_inputs(&self, props: &Props) -> Option<String> {
+        props.get(self.schema().name_property).and_then(Value::as_str).map(str::to_string)
+    }
+
+    /// Reads many resources at once. Each result is `None` when the
+    /// resource no longer exists. Implementations batch where the API
+    /// allows it.
+    async fn read(&self, requests: &[ReadRequest]) -> Vec<ProviderResult<Option<Observed>>>;
+
+    /// Creates the resource and waits until it is usable.
+    async fn create(&self, props: &Props, progress: &dyn Progress) -> ProviderResult<Created>;
+
+    /// Changes `changed` properties in place from `old` (the cloud's current
+    /// values) to `new`, and returns the new outputs.
+    async fn update(
+        &self,
+        id: &str,
+        old: &Props,
+        new: &Props,
+        changed: &BTreeSet<String>,
+        progress: &dyn Progress,
+    ) -> ProviderResult<Props>;
+
+    /// Deletes the resource and waits until it is gone, so that a resource
+    /// with the same name can be created right after.
+    async fn delete(&self, id: &str, props: &Props, progress: &dyn Progress) -> ProviderResult<()>;
+}

@@ -1,0 +1,94 @@
+//! The rinfra state file.
+//!
+//! One JSON document per stack records what rinfra believes exists in the
+//! cloud: every managed resource with its cloud id, the inputs it was last
+//! applied with, the outputs the cloud returned, and its dependencies. The
+//! file carries a serial that grows on every write, a lineage that never
+//! changes for the life of the stack, and a sha256 checksum of its canonical
+//! content so that a hand-edited or truncated file is refused instead of
+//! silently trusted.
+//!
+//! This crate knows nothing of YAML or AWS: values are plain JSON.
+
+mod lock;
+mod model;
+mod store;
+
+pub use lock::{LockInfo, StateLock};
+pub use model::{PendingOperation, ResourceState, STATE_VERSION, StateFile};
+pub use store::{backup_path, load, load_or_new, save, verify};
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while reading, writing or locking a state file.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The file could not be read or written.
+    #[error("cannot {action} state file {path}: {source}")]
+    Io {
+        /// What we were doing, such as "read" or "write".
+        action: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON, or not a state document.
+    #[error(
+        "state file {path} is not valid ({reason}); it was not modified. Restore it from {path}.bak or fix it by hand"
+    )]
+    Corrupt {
+        /// The file involved.
+        path: PathBuf,
+        /// What the parser said.
+        reason: String,
+    },
+    /// The content does not match the checksum recorded in it.
+    #[error(
+        "state file {path} fails its integrity check (checksum {found} recorded, {computed} computed); it was edited or damaged. Restore it from {path}.bak, or run `rinfra state verify` after repairing it"
+    )]
+    Checksum {
+        /// The file involved.
+        path: PathBuf,
+        /// The checksum written in the file.
+        found: String,
+        /// The checksum of the content as read.
+        computed: String,
+    },
+    /// The file was written by a format this build does not understand.
+    #[error("state file {path} has version {found}, but this rinfra understands version {supported}; upgrade rinfra")]
+    Version {
+        /// The file involved.
+        path: PathBuf,
+        /// The version found in the file.
+        found: u32,
+        /// The version this build writes.
+        supported: u32,
+    },
+    /// The file belongs to another stack.
+    #[error("state file {path} belongs to stack `{found}`, not `{expected}`; pass the right --state file")]
+    ForeignStack {
+        /// The file involved.
+        path: PathBuf,
+        /// The stack recorded in the file.
+        found: String,
+        /// The stack being operated on.
+        expected: String,
+    },
+    /// Another process holds the lock.
+    #[error(
+        "state {path} is locked by pid {} on {} ({}) since {}; wait for it to finish, or run `rinfra unlock --force` if it is gone{}",
+        .holder.pid, .holder.host, .holder.command, .holder.started, if *.stale { " (the lock looks stale: that process is not running)" } else { "" }
+    )]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it.
+        holder: LockInfo,
+        /// Whether the holder's process is gone on this host.
+        stale: bool,
+    },
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = StateError> = std::result::Result<T, E>;

@@ -1,0 +1,117 @@
+//! The state document and its parts.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The state format version this build reads and writes.
+pub const STATE_VERSION: u32 = 1;
+
+/// The whole state of one stack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateFile {
+    /// The format version, [`STATE_VERSION`].
+    pub version: u32,
+    /// The stack's name, as written in the stack file.
+    pub stack: String,
+    /// Grows by one on every write, so readers can tell two states apart.
+    pub serial: u64,
+    /// A random id fixed when the state is first created. Two files with
+    /// different lineages describe different stacks, even with one name.
+    pub lineage: String,
+    /// The managed resources, keyed by their logical name in the stack.
+    #[serde(default)]
+    pub resources: BTreeMap<String, ResourceState>,
+    /// The stack outputs computed by the last successful `up`.
+    #[serde(default)]
+    pub outputs: BTreeMap<String, Value>,
+    /// Mutations that were started but not yet recorded as finished. A crash
+    /// leaves them here, and the next run reconciles them with the cloud.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<PendingOperation>,
+    /// The sha256 of the canonical document with this field empty.
+    #[serde(default)]
+    pub checksum: String,
+}
+
+/// What rinfra knows about one managed resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceState {
+    /// A stable, unique name: `urn:rinfra:<stack>::<type>::<name>`.
+    pub urn: String,
+    /// The resource type token, such as `aws:kinesis:Stream`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The id the cloud knows the resource by.
+    pub id: String,
+    /// The inputs the resource was last created or updated with.
+    pub inputs: BTreeMap<String, Value>,
+    /// The outputs the cloud reported for it.
+    pub outputs: BTreeMap<String, Value>,
+    /// The logical names of the resources it depends on.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+    /// Whether the resource is protected from deletion.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub protect: bool,
+    /// Whether deleting it from the stack only forgets it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not", rename = "retainOnDelete")]
+    pub retain_on_delete: bool,
+}
+
+/// A mutation that was started and may or may not have reached the cloud.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingOperation {
+    /// `create`, `update` or `delete`.
+    pub kind: String,
+    /// The logical name of the resource.
+    pub resource: String,
+    /// The resource type token.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The cloud id being acted on (for a create, the id it will have).
+    pub id: String,
+    /// The inputs being applied (empty for a delete).
+    #[serde(default)]
+    pub inputs: BTreeMap<String, Value>,
+    /// The dependencies the resource will have.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+}
+
+impl StateFile {
+    /// A fresh, empty state for `stack` with a new lineage.
+    pub fn new(stack: &str) -> Self {
+        StateFile {
+            version: STATE_VERSION,
+            stack: stack.to_string(),
+            serial: 0,
+            lineage: uuid::Uuid::new_v4().to_string(),
+            resources: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+            pending: Vec::new(),
+            checksum: String::new(),
+        }
+    }
+
+    /// The URN rinfra gives a resource of `type_` named `name` in `stack`.
+    pub fn urn(stack: &str, type_: &str, name: &str) -> String {
+        format!("urn:rinfra:{stack}::{type_}::{name}")
+    }
+
+    /// The sha256 of the canonical serialisation with an empty checksum.
+    ///
+    /// Maps are BTreeMaps and `serde_json` is built without order
+    /// preservation, so the same state always serialises to the same bytes.
+    pub fn compute_checksum(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut copy = self.clone();
+        copy.checksum = String::new();
+        // Serialising plain data with string keys cannot fail.
+        let bytes = serde_json::to_vec(&copy).unwrap_or_default();
+        hex::encode(Sha256::digest(&bytes))
+    }
+}

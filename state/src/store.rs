@@ -1,0 +1,170 @@
+//! Loading and saving state files: atomically, privately, and verified.
+
+use crate::{Result, STATE_VERSION, StateError, StateFile};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// The path of the backup kept beside `path` on every write.
+pub fn backup_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".bak");
+    PathBuf::from(name)
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StateError + 'a {
+    move |source| StateError::Io { action, path: path.to_path_buf(), source }
+}
+
+/// Reads and checks a state file without tying it to a stack.
+///
+/// Refuses truncated or invalid JSON, an unknown version, and content that
+/// does not match its checksum.
+pub fn verify(path: &Path) -> Result<StateFile> {
+    let bytes = fs::read(path).map_err(io("read", path))?;
+    // Read the version first, so that a newer format is reported as such
+    // rather than as a field the parser does not know.
+    let raw: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| StateError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
+    match raw.get("version").and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(STATE_VERSION) => {}
+        Some(v) => {
+            return Err(StateError::Version {
+                path: path.to_path_buf(),
+                found: u32::try_from(v).unwrap_or(u32::MAX),
+                supported: STATE_VERSION,
+            });
+        }
+        None => {
+            return Err(StateError::Corrupt { path: path.to_path_buf(), reason: "no `version` field".into() });
+        }
+    }
+    let state: StateFile = serde_json::from_value(raw)
+        .map_err(|e| StateError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
+    let computed = state.compute_checksum();
+    if state.checksum != computed {
+        return Err(StateError::Checksum { path: path.to_path_buf(), found: state.checksum.clone(), computed });
+    }
+    Ok(state)
+}
+
+/// Loads the state of `stack` from `path`, or `None` when there is no file.
+pub fn load(path: &Path, stack: &str) -> Result<Option<StateFile>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let state = verify(path)?;
+    if state.stack != stack {
+        return Err(StateError::ForeignStack {
+            path: path.to_path_buf(),
+            found: state.stack,
+            expected: stack.to_string(),
+        });
+    }
+    Ok(Some(state))
+}
+
+/// Loads the state of `stack`, or starts an empty one.
+pub fn load_or_new(path: &Path, stack: &str) -> Result<StateFile> {
+    Ok(load(path, stack)?.unwrap_or_else(|| StateFile::new(stack)))
+}
+
+/// Writes `state` to `path` atomically and bumps its serial.
+///
+/// The previous file is copied to `<path>.bak` first. The new content goes
+/// to a temporary file in the same directory, is flushed to disk, and is
+/// renamed over the old one, so a crash at any moment leaves either the old
+/// or the new state, never a mix. Every file is created with mode 0600
+/// because states hold the details of a whole infrastructure.
+pub fn save(path: &Path, state: &mut StateFile) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir).map_err(io("create the directory of", path))?;
+    state.serial += 1;
+    state.checksum = state.compute_checksum();
+    let mut bytes = serde_json::to_vec_pretty(state)
+        .map_err(|e| StateError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
+    bytes.push(b'\n');
+
+    if path.exists() {
+        let previous = fs::read(path).map_err(io("read", path))?;
+        write_synced(&backup_path(path), &previous)?;
+    }
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(format!(".tmp.{}", std::process::id()));
+    let tmp = PathBuf::from(tmp_name);
+    write_synced(&tmp, &bytes)?;
+    fs::rename(&tmp, path).map_err(io("replace", path))?;
+    // The rename is durable only once the directory entry is on disk.
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f =
+        OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(io("write", path))?;
+    f.write_all(bytes).map_err(io("write", path))?;
+    f.sync_all().map_err(io("flush", path))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn save_then_load_round_trips_and_bumps_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut s = StateFile::new("demo");
+        s.outputs.insert("x".into(), serde_json::json!("y"));
+        save(&path, &mut s).unwrap();
+        save(&path, &mut s).unwrap();
+        let back = load(&path, "demo").unwrap().unwrap();
+        assert_eq!(back.serial, 2);
+        assert_eq!(back, s);
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let bak = fs::metadata(backup_path(&path)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(bak, 0o600);
+        assert_eq!(verify(&backup_path(&path)).unwrap().serial, 1);
+    }
+
+    #[test]
+    fn tampered_state_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut s = StateFile::new("demo");
+        save(&path, &mut s).unwrap();
+        let text = fs::read_to_string(&path).unwrap().replace("\"serial\": 1", "\"serial\": 7");
+        fs::write(&path, &text).unwrap();
+        assert!(matches!(load(&path, "demo"), Err(StateError::Checksum { .. })));
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+    }
+
+    #[test]
+    fn truncated_foreign_and_future_states_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut s = StateFile::new("demo");
+        save(&path, &mut s).unwrap();
+        assert!(matches!(load(&path, "other"), Err(StateError::ForeignStack { .. })));
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(&path, &text[..text.len() / 2]).unwrap();
+        assert!(matches!(load(&path, "demo"), Err(StateError::Corrupt { .. })));
+        fs::write(&path, text.replace("\"version\": 1", "\"version\": 9")).unwrap();
+        assert!(matches!(load(&path, "demo"), Err(StateError::Version { found: 9, .. })));
+    }
+
+    #[test]
+    fn missing_state_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load(&dir.path().join("none.json"), "demo").unwrap().is_none());
+    }
+}
