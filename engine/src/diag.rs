@@ -88,17 +88,22 @@ impl Diagnostic {
         let snippet = |span: &Span, label: &str, primary: bool, out: &mut String| {
             let width = span.line.max(span.end_line).to_string().len();
             let pad = " ".repeat(width);
-            let _ = writeln!(out, "{pad}{blue}-->{reset} {path}:{}:{}", span.line, span.col);
-            if let Some(text) = lines.get(span.line.saturating_sub(1)) {
+            // An error at the end of the file points past the last line;
+            // show the last line instead, with the caret after its text.
+            let (line_no, at_end) =
+                if span.line > lines.len() && !lines.is_empty() { (lines.len(), true) } else { (span.line, false) };
+            let col = if at_end { lines[line_no - 1].chars().count() + 1 } else { span.col };
+            let _ = writeln!(out, "{pad}{blue}-->{reset} {path}:{line_no}:{col}");
+            if let Some(text) = lines.get(line_no.saturating_sub(1)) {
                 // Tabs would misalign the caret, so show them as spaces.
                 let shown: String = text.chars().map(|c| if c == '\t' { ' ' } else { c }).collect();
                 let len = shown.chars().count();
-                let start = span.col.saturating_sub(1).min(len);
-                let end = if span.end_line == span.line { span.end_col.saturating_sub(1) } else { len };
+                let start = if at_end { len } else { span.col.saturating_sub(1).min(len) };
+                let end = if span.end_line == span.line && !at_end { span.end_col.saturating_sub(1) } else { len };
                 let carets = end.saturating_sub(start).max(1);
                 let mark = if primary { "^" } else { "-" };
                 let _ = writeln!(out, "{pad} {blue}|{reset}");
-                let _ = writeln!(out, "{blue}{:>width$} |{reset} {shown}", span.line);
+                let _ = writeln!(out, "{blue}{:>width$} |{reset} {shown}", line_no);
                 let _ = writeln!(
                     out,
                     "{pad} {blue}|{reset} {}{red}{}{}{reset}",

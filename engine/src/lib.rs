@@ -8,6 +8,11 @@
 //! every operation. Providers come from `rinfra-resources` through a
 //! registry, so nothing here knows any particular resource type.
 
+// Diagnostics carry a message, a label, a hint and secondary spans; they
+// only travel on the error path, where their size costs nothing that
+// matters, so boxing them would only add noise.
+#![allow(clippy::result_large_err)]
+
 pub mod apply;
 pub mod diag;
 pub mod expr;

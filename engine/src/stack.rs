@@ -48,6 +48,8 @@ pub struct Options {
     pub delete_before_replace: bool,
     /// Properties whose differences are ignored after creation.
     pub ignore_changes: BTreeSet<String>,
+    /// Where each `ignoreChanges` entry is written.
+    pub ignore_spans: Vec<(String, Span)>,
     /// Removing the resource from the stack only forgets it.
     pub retain_on_delete: bool,
     /// Adopt an existing resource with this cloud id instead of creating.
@@ -193,6 +195,7 @@ pub fn load(bytes: &[u8], overrides: &BTreeMap<String, String>, registry: &Regis
     let mut name = None;
     let mut description = None;
     let mut config_decls: BTreeMap<String, ConfigDecl> = BTreeMap::new();
+    let mut broken_config: BTreeSet<String> = BTreeSet::new();
     let mut variables: BTreeMap<String, (Span, Expr)> = BTreeMap::new();
     let mut resources: BTreeMap<String, ResourceDecl> = BTreeMap::new();
     let mut outputs: BTreeMap<String, (Span, Expr)> = BTreeMap::new();
@@ -224,7 +227,7 @@ pub fn load(bytes: &[u8], overrides: &BTreeMap<String, String>, registry: &Regis
                     }
                 }
             }
-            "config" => decode_config(&mut ck, value, &mut config_decls),
+            "config" => decode_config(&mut ck, value, &mut config_decls, &mut broken_config),
             "variables" => {
                 if let Some(m) = ck.expect_map(value, "`variables`") {
                     for (k, v) in m {
@@ -306,7 +309,7 @@ pub fn load(bytes: &[u8], overrides: &BTreeMap<String, String>, registry: &Regis
             Some(v) => {
                 config.insert(k.clone(), v);
             }
-            None if !overrides.contains_key(k) => ck.push(
+            None if !overrides.contains_key(k) && !broken_config.contains(k) => ck.push(
                 Diagnostic::new(format!("config `{k}` has no value"))
                     .at(decl.span, "declared without a default")
                     .with_hint(format!("pass `--config {k}=…` or add a `default:`")),
@@ -406,9 +409,15 @@ pub fn load(bytes: &[u8], overrides: &BTreeMap<String, String>, registry: &Regis
     }
 }
 
-fn decode_config(ck: &mut Checker, value: &Node, decls: &mut BTreeMap<String, ConfigDecl>) {
+fn decode_config(
+    ck: &mut Checker,
+    value: &Node,
+    decls: &mut BTreeMap<String, ConfigDecl>,
+    broken: &mut BTreeSet<String>,
+) {
     let Some(m) = ck.expect_map(value, "`config`") else { return };
     for (k, v) in m {
+        let errors_before = ck.diags.len();
         let Some(entries) = ck.expect_map(v, &format!("config `{}`", k.text)) else { continue };
         let mut ty = None;
         let mut default = None;
@@ -466,6 +475,11 @@ fn decode_config(ck: &mut Checker, value: &Node, decls: &mut BTreeMap<String, Co
                 None
             }
         };
+        if ck.diags.len() > errors_before {
+            // One mistake in an entry is enough; do not also report that
+            // the entry ends up without a value.
+            broken.insert(k.text.clone());
+        }
         decls.insert(k.text.clone(), ConfigDecl { ty, default, span: k.span });
     }
 }
@@ -568,6 +582,7 @@ fn decode_options(ck: &mut Checker, value: &Node) -> Options {
                 Kind::Seq(items) => {
                     for item in items {
                         if let Some(s) = ck.expect_str(item, "an ignoreChanges entry") {
+                            o.ignore_spans.push((s.clone(), item.span));
                             o.ignore_changes.insert(s);
                         }
                     }
@@ -603,9 +618,13 @@ impl Scope<'_> {
                         Diagnostic::new(format!("`${{{}}}` names a resource, not a value", r.root))
                             .at(r.span, "which property?")
                             .with_hint(format!(
-                                "reference one of its properties, such as `${{{}.{}}}`",
-                                r.root,
-                                schema.outputs.join("` or `${").replace("${", &format!("${{{}.", r.root))
+                                "reference one of its properties, such as {}",
+                                schema
+                                    .outputs
+                                    .iter()
+                                    .map(|o| format!("`${{{}.{o}}}`", r.root))
+                                    .collect::<Vec<_>>()
+                                    .join(" or ")
                             )),
                     ),
                     Some(prop) => {
@@ -709,7 +728,7 @@ fn check_cycles(
 }
 
 /// Finds the expression at `path` inside `e`, or the deepest one on the way.
-fn locate<'e>(e: &'e Expr, path: &[PathSeg], at_key: bool) -> Span {
+fn locate(e: &Expr, path: &[PathSeg], at_key: bool) -> Span {
     let mut cur = e;
     let mut span = e.span();
     for (i, seg) in path.iter().enumerate() {
@@ -751,9 +770,18 @@ fn check_values(ck: &mut Checker, stack: &Stack, registry: &Registry) {
         };
         let mut violations = Vec::new();
         validate_props(&provider.schema().properties, &props, &[], &mut violations);
-        if violations.is_empty() {
+        // Cross-property rules run even when a value is wrong, so one run
+        // reports every problem, but not after a misspelt or missing
+        // property: their complaints would only echo that mistake.
+        let structural = violations.iter().any(|v| v.at_key || v.message.starts_with("missing required"));
+        if !structural {
             let as_props: Props = props.into_iter().collect();
-            violations.extend(provider.check(&as_props));
+            for v in provider.check(&as_props) {
+                // One complaint per value is enough.
+                if !violations.iter().any(|w| w.path == v.path && !v.path.is_empty()) {
+                    violations.push(v);
+                }
+            }
         }
         for v in violations {
             let span = if v.path.is_empty() { r.name_span } else { locate(&r.properties, &v.path, v.at_key) };
@@ -764,7 +792,7 @@ fn check_values(ck: &mut Checker, stack: &Stack, registry: &Registry) {
             }
             ck.push(d);
         }
-        for p in &r.options.ignore_changes {
+        for (p, span) in &r.options.ignore_spans {
             if provider.schema().property(p).is_none() {
                 let hint = match did_you_mean(p, provider.schema().properties.iter().map(|p| p.name)) {
                     Some(s) => format!("did you mean `{s}`?"),
@@ -772,7 +800,7 @@ fn check_values(ck: &mut Checker, stack: &Stack, registry: &Registry) {
                 };
                 ck.push(
                     Diagnostic::new(format!("ignoreChanges names unknown property `{p}` of `{}`", r.name))
-                        .at(r.name_span, "in this resource")
+                        .at(*span, "no such property")
                         .with_hint(hint),
                 );
             }

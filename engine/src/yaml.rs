@@ -149,7 +149,7 @@ pub fn parse_str(text: &str) -> Result<Node, Diagnostic> {
     let mut root: Option<Node> = None;
     let mut documents = 0;
 
-    while let Some(item) = parser.next() {
+    for item in parser.by_ref() {
         let (event, span) = match item {
             Ok(x) => x,
             Err(e) => {

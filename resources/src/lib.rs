@@ -4,8 +4,8 @@
 //! [`Provider`] trait the engine programs against, the schema types every
 //! resource type describes itself with, and one provider per file:
 //!
-//! - [`kinesis_stream`]: `aws:kinesis:Stream`
-//! - [`metric_alarm`]: `aws:cloudwatch:MetricAlarm`
+//! - [`kinesis_stream`] provides `aws:kinesis:Stream`;
+//! - [`metric_alarm`] provides `aws:cloudwatch:MetricAlarm`.
 //!
 //! [`Registry`] maps type tokens to providers. Adding a type means adding a
 //! file and one line in [`Registry::aws`]; the engine does not change.

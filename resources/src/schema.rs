@@ -210,7 +210,10 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     let word_l = word.to_lowercase();
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
-        let d = levenshtein(&word_l, &c.to_lowercase());
+        let c_l = c.to_lowercase();
+        // A prefix of a longer name ("retention" for "retentionPeriod")
+        // is as likely a slip as a typo.
+        let d = if word_l.len() >= 4 && c_l.starts_with(&word_l) { 1 } else { levenshtein(&word_l, &c_l) };
         let limit = (word.len().max(c.len()) / 3).max(1);
         if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
@@ -243,6 +246,18 @@ fn type_name(ty: &Type) -> String {
         Type::List { item, .. } => format!("a list of {}", type_name(item).trim_start_matches("a ")),
         Type::Map { .. } => "a map".into(),
         Type::Object(_) => "an object".into(),
+    }
+}
+
+fn example(ty: &Type) -> String {
+    match ty {
+        Type::String => "write text; quote it if it looks like a number or boolean".into(),
+        Type::Integer { .. } => "write a whole number, such as `1`".into(),
+        Type::Number => "write a number, such as `1` or `0.5`".into(),
+        Type::Bool => "write `true` or `false`".into(),
+        Type::Enum(options) => format!("write one of: {}", options.join(", ")),
+        Type::List { .. } => "write a list, as `- item` lines or `[a, b]`".into(),
+        Type::Map { .. } | Type::Object(_) => "write `key: value` entries on indented lines".into(),
     }
 }
 
@@ -324,7 +339,7 @@ pub fn validate_value(ty: &Type, value: &Value, path: &[PathSeg], out: &mut Vec<
         out.push(Violation::new(
             path.to_vec(),
             format!("expected {}, found {}", type_name(ty), value_kind(value)),
-            None,
+            Some(example(ty)),
         ));
     };
     match ty {

@@ -1,0 +1,85 @@
+//! Every malformed stack under `tests/bad_stacks/` is refused by the real
+//! binary with a located diagnostic, exit code 1, and no connection to the
+//! cloud. The diagnostics are snapshot-tested.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn counting_endpoint() -> (String, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            c.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+        }
+    });
+    (url, count)
+}
+
+fn run(root: &Path, stack: &str, url: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rinfra"))
+        .current_dir(root)
+        .args(args)
+        .args(["-s", stack, "--endpoint-url", url, "--state", "target/bad-stack-state.json"])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn every_bad_stack_gets_a_located_diagnostic_and_no_api_call() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let (url, count) = counting_endpoint();
+    let mut names: Vec<String> = std::fs::read_dir(root.join("tests/bad_stacks"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 40, "only {} bad stacks", names.len());
+    for name in &names {
+        let stack = format!("tests/bad_stacks/{name}");
+        // `up --yes` is the command that would do the most harm.
+        let (code, stdout, stderr) = run(&root, &stack, &url, &["up", "--yes"]);
+        assert_eq!(code, 1, "{name} should be refused\n{stdout}\n{stderr}");
+        assert!(stdout.is_empty(), "{name}: nothing on stdout, got {stdout}");
+        assert!(stderr.contains(&format!("--> {stack}")), "{name}: no location\n{stderr}");
+        insta::assert_snapshot!(name.trim_end_matches(".yaml"), stderr);
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 0, "a bad stack reached the endpoint");
+    assert!(!root.join("target/bad-stack-state.json").exists(), "a bad stack wrote a state");
+}
+
+#[test]
+fn a_huge_stack_is_refused_before_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.yaml");
+    let mut text = String::from("name: huge\nresources: {}\nvariables:\n");
+    let mut i = 0;
+    while text.len() < 5 * 1024 * 1024 {
+        text.push_str(&format!("  v{i}: \"{}\"\n", "x".repeat(200)));
+        i += 1;
+    }
+    std::fs::write(&path, text).unwrap();
+    let (url, count) = counting_endpoint();
+    let (code, _, stderr) = run(dir.path(), "huge.yaml", &url, &["preview"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("the limit is 4194304 bytes"), "{stderr}");
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+}

@@ -1,0 +1,258 @@
+//! The end-to-end test harness: one LocalStack per test process, a scratch
+//! directory per test, and the real `rinfra` binary.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// The endpoint of this test process's LocalStack, started on first use.
+///
+/// `RINFRA_TEST_ENDPOINT` points the tests at a LocalStack that is already
+/// running instead. Otherwise `scripts/localstack run-with-parent` starts
+/// one on a free port with a watchdog that stops it when this process
+/// exits, however it exits.
+pub fn endpoint() -> &'static str {
+    static EP: OnceLock<String> = OnceLock::new();
+    EP.get_or_init(|| {
+        if let Ok(ep) = std::env::var("RINFRA_TEST_ENDPOINT") {
+            return ep;
+        }
+        let script = repo_root().join("scripts/localstack");
+        let port = free_port().to_string();
+        let out = Command::new(&script)
+            .args(["run-with-parent", &std::process::id().to_string(), "--port", &port])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/localstack");
+        assert!(out.status.success(), "LocalStack did not start");
+        let ep = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let warm =
+            Command::new(&script).args(["warm", "--port", &port]).stderr(Stdio::inherit()).status().expect("warm");
+        assert!(warm.success(), "LocalStack Kinesis did not warm up");
+        ep
+    })
+}
+
+/// The result of one run of the binary.
+#[derive(Debug)]
+pub struct Run {
+    /// The exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with both streams unless the exit code is `code`.
+    pub fn expect_code(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// The number of API calls of `operation` that `--stats` reported.
+    pub fn calls(&self, operation: &str) -> u64 {
+        self.stderr
+            .lines()
+            .find_map(|l| {
+                let mut parts = l.split_whitespace();
+                (parts.next() == Some(operation)).then(|| parts.next().and_then(|n| n.parse().ok())).flatten()
+            })
+            .unwrap_or(0)
+    }
+
+    /// The total of API calls that `--stats` reported.
+    pub fn total_calls(&self) -> u64 {
+        self.stderr.lines().find_map(|l| l.trim().strip_prefix("API calls: ").and_then(|n| n.parse().ok())).unwrap_or(0)
+    }
+}
+
+/// A scratch directory with one stack file, and the names that keep this
+/// test's resources apart from every other test's.
+pub struct Env {
+    /// The directory; the state goes to `.rinfra/` inside it.
+    pub dir: tempfile::TempDir,
+    /// A prefix unique to this test, used in every cloud name.
+    pub prefix: String,
+    /// The endpoint.
+    pub endpoint: String,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl Env {
+    /// A new environment; `tag` names the test in cloud names.
+    pub fn new(tag: &str) -> Env {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+            prefix: format!("{tag}-{}-{n}", std::process::id()),
+            endpoint: endpoint().to_string(),
+        }
+    }
+
+    /// An environment whose endpoint is `endpoint` (for tests that must not
+    /// reach LocalStack).
+    pub fn with_endpoint(tag: &str, endpoint: &str) -> Env {
+        Env { dir: tempfile::tempdir().expect("tempdir"), prefix: tag.to_string(), endpoint: endpoint.to_string() }
+    }
+
+    /// Writes the stack file, replacing `PREFIX` with this test's prefix.
+    pub fn stack(&self, yaml: &str) -> &Env {
+        std::fs::write(self.stack_path(), yaml.replace("PREFIX", &self.prefix)).expect("write stack");
+        self
+    }
+
+    /// Where the stack file is.
+    pub fn stack_path(&self) -> PathBuf {
+        self.dir.path().join("stack.yaml")
+    }
+
+    /// Runs `rinfra` with the stack, the endpoint and test credentials.
+    pub fn rinfra(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rinfra"));
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .arg("-s")
+            .arg(self.stack_path())
+            .arg("--endpoint-url")
+            .arg(&self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("NO_COLOR", "1")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null());
+        Run::from(cmd.output().expect("run rinfra"))
+    }
+
+    /// The name of a cloud resource for this test.
+    pub fn name(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.prefix)
+    }
+
+    /// The state file of a stack named `stack`.
+    pub fn state(&self, stack: &str) -> serde_json::Value {
+        let text =
+            std::fs::read_to_string(self.dir.path().join(".rinfra").join(format!("{stack}.json"))).expect("state");
+        serde_json::from_str(&text).expect("state JSON")
+    }
+}
+
+/// SDK clients for changing the cloud behind rinfra's back.
+pub struct Cloud {
+    /// Kinesis.
+    pub kinesis: aws_sdk_kinesis::Client,
+    /// CloudWatch.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+impl Cloud {
+    /// Clients for the test LocalStack.
+    pub async fn new() -> Cloud {
+        let creds = aws_sdk_kinesis::config::Credentials::new("test", "test", None, None, "tests");
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(endpoint())
+            .credentials_provider(creds)
+            .load()
+            .await;
+        Cloud { kinesis: aws_sdk_kinesis::Client::new(&conf), cloudwatch: aws_sdk_cloudwatch::Client::new(&conf) }
+    }
+
+    /// The stream's summary, or `None` when it does not exist.
+    pub async fn stream(&self, name: &str) -> Option<aws_sdk_kinesis::types::StreamDescriptionSummary> {
+        match self.kinesis.describe_stream_summary().stream_name(name).send().await {
+            Ok(o) => o.stream_description_summary().cloned(),
+            Err(_) => None,
+        }
+    }
+
+    /// The alarm, or `None` when it does not exist.
+    pub async fn alarm(&self, name: &str) -> Option<aws_sdk_cloudwatch::types::MetricAlarm> {
+        let out = self.cloudwatch.describe_alarms().alarm_names(name).send().await.expect("describe alarms");
+        out.metric_alarms().first().cloned()
+    }
+
+    /// Waits until the stream is ACTIVE.
+    pub async fn wait_active(&self, name: &str) {
+        for _ in 0..100 {
+            if let Some(s) = self.stream(name).await {
+                if s.stream_status().as_str() == "ACTIVE" {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("stream {name} never became ACTIVE");
+    }
+
+    /// Waits until the stream is gone.
+    pub async fn wait_gone(&self, name: &str) {
+        for _ in 0..100 {
+            if self.stream(name).await.is_none() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("stream {name} was never deleted");
+    }
+}
+
+/// The seed stack, parameterised by the test prefix.
+pub const SEED: &str = r#"name: seed
+runtime: yaml
+resources:
+  stream:
+    type: aws:kinesis:Stream
+    properties:
+      name: PREFIX-kinesis-stream
+      shardCount: 1
+      retentionPeriod: 24
+      shardLevelMetrics:
+        - IncomingBytes
+        - IncomingRecords
+        - WriteProvisionedThroughputExceeded
+        - ReadProvisionedThroughputExceeded
+  alarm:
+    type: aws:cloudwatch:MetricAlarm
+    properties:
+      name: PREFIX-kinesis-alarm
+      comparisonOperator: GreaterThanThreshold
+      evaluationPeriods: 1
+      metricName: WriteProvisionedThroughputExceeded
+      namespace: AWS/Kinesis
+      period: 60
+      statistic: Sum
+      threshold: 1
+      treatMissingData: notBreaching
+      dimensions:
+        StreamName: ${stream.name}
+outputs:
+  kke_kinesis_stream_name: ${stream.name}
+  kke_kinesis_alarm_name: ${alarm.name}
+"#;
