@@ -22,3 +22,8 @@ pub mod plan;
 pub mod render;
 pub mod stack;
 pub mod yaml;
+
+#[cfg(test)]
+mod engine_tests;
+#[cfg(test)]
+mod memory;

@@ -52,7 +52,9 @@ const AFTER_APPLY: &str = "(known after apply)";
 
 /// Renders a value on one line when it is short, or over several lines.
 pub fn value(v: &Value, indent: usize) -> String {
-    if is_unknown(v) {
+    // Only a string can be unknown itself; a list or map shows its known
+    // entries and marks the unknown ones.
+    if v.is_string() && is_unknown(v) {
         return AFTER_APPLY.to_string();
     }
     let pad = " ".repeat(indent + 4);

@@ -1,0 +1,264 @@
+//! Unit tests of planning and applying, against the in-memory cloud.
+
+use crate::apply::{self, ApplyOptions, Quiet};
+use crate::memory::{self, Cloud};
+use crate::ops;
+use crate::plan::{self, Op, Plan};
+use crate::render;
+use crate::stack::{self, Stack};
+use rinfra_resources::Registry;
+use rinfra_state::StateFile;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const BASE: &str = r#"name: demo
+resources:
+  stream:
+    type: test:Stream
+    properties:
+      name: s1
+      metrics: [b, a]
+  alarm:
+    type: test:Alarm
+    properties:
+      name: a1
+      threshold: 1
+      dimensions:
+        Stream: ${stream.name}
+        Arn: ${stream.arn}
+outputs:
+  streamName: ${stream.name}
+"#;
+
+struct World {
+    cloud: Arc<Cloud>,
+    registry: Registry,
+    dir: tempfile::TempDir,
+    state: StateFile,
+}
+
+impl World {
+    fn new() -> World {
+        let cloud = Arc::new(Cloud::default());
+        let registry = memory::registry(cloud.clone());
+        World { cloud, registry, dir: tempfile::tempdir().unwrap(), state: StateFile::new("demo") }
+    }
+
+    fn stack(&self, yaml: &str) -> Stack {
+        stack::load(yaml.as_bytes(), &BTreeMap::new(), &self.registry).unwrap()
+    }
+
+    async fn plan(&self, yaml: &str) -> Plan {
+        let observed = ops::refresh(&self.state, None, &self.registry).await.unwrap();
+        plan::plan(&self.stack(yaml), &self.state, &self.registry, Some(&observed)).unwrap()
+    }
+
+    async fn up(&mut self, yaml: &str) -> (Plan, apply::Report) {
+        let p = self.plan(yaml).await;
+        let s = self.stack(yaml);
+        let path = self.dir.path().join("state.json");
+        let report = apply::apply(
+            &p,
+            Some(&s),
+            &mut self.state,
+            &path,
+            &self.registry,
+            &ApplyOptions::default(),
+            Arc::new(Quiet),
+        )
+        .await
+        .unwrap();
+        // What is on disk is what is in memory.
+        assert_eq!(rinfra_state::load(&path, "demo").unwrap().unwrap(), self.state);
+        (p, report)
+    }
+}
+
+fn ops_of(p: &Plan) -> Vec<(String, Op)> {
+    p.steps.iter().map(|s| (s.name.clone(), s.op)).collect()
+}
+
+#[tokio::test]
+async fn up_creates_in_dependency_order_and_then_nothing_differs() {
+    let mut w = World::new();
+    let (p, r) = w.up(BASE).await;
+    assert!(r.ok());
+    assert_eq!(ops_of(&p), [("stream".into(), Op::Create), ("alarm".into(), Op::Create)]);
+    assert_eq!(w.cloud.writes(), ["create test:Stream s1", "create test:Alarm a1"]);
+    // The alarm saw the stream's real ARN, unknown at plan time.
+    let alarm = &w.state.resources["alarm"];
+    assert_eq!(alarm.inputs["dimensions"]["Arn"], json!("arn:test:test:Stream:s1"));
+    assert_eq!(alarm.dependencies, ["stream"]);
+    assert_eq!(w.state.outputs["streamName"], json!("s1"));
+    assert!(w.state.pending.is_empty());
+
+    let again = w.plan(BASE).await;
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(render::plan(&again, false), format!("{}\n", render::NO_CHANGES));
+}
+
+#[tokio::test]
+async fn defaults_sets_and_number_forms_compare_equal() {
+    let mut w = World::new();
+    w.up(BASE).await;
+    // The cloud reports defaults explicitly, sets in another order, and
+    // the threshold as a float.
+    w.cloud.set("test:Stream", "s1", "size", json!(1));
+    w.cloud.set("test:Stream", "s1", "metrics", json!(["a", "b", "a"]));
+    w.cloud.set("test:Alarm", "a1", "threshold", json!(1.0));
+    assert!(w.plan(BASE).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_changed_property_is_an_update_of_only_that_property() {
+    let mut w = World::new();
+    w.up(BASE).await;
+    let edited = BASE.replace("threshold: 1", "threshold: 5");
+    let (p, r) = w.up(&edited).await;
+    assert!(r.ok());
+    assert_eq!(ops_of(&p), [("stream".into(), Op::Same), ("alarm".into(), Op::Update)]);
+    let c = &p.steps[1].changes;
+    assert_eq!(c.len(), 1);
+    assert_eq!((c[0].name.as_str(), c[0].old.clone(), c[0].new.clone()), ("threshold", Some(json!(1)), Some(json!(5))));
+    assert!(!c[0].drift);
+    assert_eq!(w.cloud.writes().last().unwrap(), "update[threshold] test:Alarm a1");
+}
+
+#[tokio::test]
+async fn a_rename_replaces_delete_first_and_dependents_follow() {
+    let mut w = World::new();
+    w.up(BASE).await;
+    let renamed = BASE.replace("name: s1", "name: s2");
+    let (p, r) = w.up(&renamed).await;
+    assert!(r.ok());
+    assert_eq!(ops_of(&p), [("stream".into(), Op::Replace), ("alarm".into(), Op::Update)]);
+    assert!(p.steps[0].delete_before_replace);
+    assert!(p.steps[0].changes[0].replaces);
+    let writes = w.cloud.writes();
+    assert_eq!(
+        writes[2..],
+        ["delete test:Stream s1", "create test:Stream s2", "update[dimensions] test:Alarm a1"],
+        "{writes:?}"
+    );
+    assert_eq!(w.state.resources["alarm"].inputs["dimensions"]["Stream"], json!("s2"));
+}
+
+#[tokio::test]
+async fn removed_resources_are_deleted_dependents_first() {
+    let mut w = World::new();
+    w.up(BASE).await;
+    let (p, r) = w.up("name: demo\nresources: {}\n").await;
+    assert!(r.ok());
+    assert_eq!(ops_of(&p), [("alarm".into(), Op::Delete), ("stream".into(), Op::Delete)]);
+    assert_eq!(w.cloud.writes()[2..], ["delete test:Alarm a1", "delete test:Stream s1"]);
+    assert!(w.state.resources.is_empty());
+    assert!(w.state.outputs.is_empty());
+}
+
+#[tokio::test]
+async fn drift_is_marked_and_a_vanished_resource_is_recreated() {
+    let mut w = World::new();
+    w.up(BASE).await;
+    w.cloud.set("test:Alarm", "a1", "threshold", json!(9));
+    w.cloud.remove("test:Stream", "s1");
+    let p = w.plan(BASE).await;
+    assert_eq!(p.steps[0].op, Op::Create);
+    assert_eq!(p.steps[0].reason.as_deref(), Some("deleted outside rinfra"));
+    let t = p.steps[1].changes.iter().find(|c| c.name == "threshold").unwrap();
+    assert!(t.drift);
+    assert_eq!((t.old.clone(), t.new.clone()), (Some(json!(9)), Some(json!(1))));
+    insta::assert_snapshot!("drift_plan", render::plan(&p, false));
+}
+
+#[tokio::test]
+async fn a_failure_stops_new_work_and_the_state_stays_true() {
+    let mut w = World::new();
+    let two = format!("{BASE}  other:\n    type: test:Stream\n    properties:\n      name: s9\n")
+        .replace("outputs:\n  streamName: ${stream.name}\n", "")
+        + "outputs: {}\n";
+    let two = two.replace("outputs: {}\n  other:", "  other:");
+    w.cloud.fail_create.lock().unwrap().insert("s1".into());
+    let (_, r) = w.up(&two).await;
+    assert!(!r.ok());
+    assert_eq!(r.failures[0].name, "stream");
+    // The alarm depends on the failed stream and never starts.
+    assert!(!w.cloud.writes().iter().any(|c| c.contains("Alarm")));
+    assert!(!w.state.resources.contains_key("stream"));
+    assert!(w.state.pending.is_empty());
+    // What was made is recorded; nothing is recorded that was not made.
+    for (name, rec) in &w.state.resources {
+        assert!(w.cloud.resources.lock().unwrap().contains_key(&format!("{}/{}", rec.type_, rec.id)), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_half_made_resource_is_recorded_as_the_cloud_holds_it() {
+    let mut w = World::new();
+    w.cloud.partial_create.lock().unwrap().insert("s1".into());
+    let (_, r) = w.up(BASE).await;
+    assert!(!r.ok());
+    let rec = &w.state.resources["stream"];
+    assert_eq!(rec.inputs, BTreeMap::from([("name".to_string(), json!("s1"))]));
+    // The next plan finishes the job in place.
+    w.cloud.partial_create.lock().unwrap().clear();
+    let p = w.plan(BASE).await;
+    assert_eq!(p.steps[0].op, Op::Update);
+    assert_eq!(p.steps[0].changes.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["metrics"]);
+}
+
+#[tokio::test]
+async fn pending_operations_are_reconciled_with_the_cloud() {
+    let mut w = World::new();
+    w.up(BASE).await;
+    // A crash after CreateStream reached the cloud but before the state
+    // recorded it: a pending create for a resource that exists.
+    w.cloud.resources.lock().unwrap().insert("test:Stream/s7".into(), [("name".to_string(), json!("s7"))].into());
+    let pending = |kind: &str, resource: &str, id: &str| rinfra_state::PendingOperation {
+        kind: kind.into(),
+        resource: resource.into(),
+        type_: "test:Stream".into(),
+        id: id.into(),
+        inputs: BTreeMap::new(),
+        dependencies: vec![],
+    };
+    w.state.pending =
+        vec![pending("create", "made", "s7"), pending("create", "never", "s8"), pending("delete", "stream", "s1")];
+    let notes = ops::reconcile_pending(&mut w.state, &w.registry).await.unwrap();
+    assert_eq!(notes.len(), 3, "{notes:?}");
+    assert!(w.state.resources.contains_key("made"), "an interrupted create that happened is adopted");
+    assert!(!w.state.resources.contains_key("never"));
+    assert!(w.state.resources.contains_key("stream"), "an interrupted delete that did not happen keeps the resource");
+    assert!(w.state.pending.is_empty());
+}
+
+#[tokio::test]
+async fn plans_render_like_terraform() {
+    let mut w = World::new();
+    let create = w.plan(BASE).await;
+    insta::assert_snapshot!("create_plan", render::plan(&create, false));
+    insta::assert_snapshot!("create_plan_color", render::plan(&create, true));
+    w.up(BASE).await;
+    let edited = BASE
+        .replace("name: s1", "name: s2")
+        .replace("metrics: [b, a]", "metrics: [a, c]\n      note: |\n        one\n        two")
+        .replace("threshold: 1", "threshold: 2.5");
+    let p = w.plan(&edited).await;
+    insta::assert_snapshot!("replace_and_update_plan", render::plan(&p, false));
+    let gone = w.plan("name: demo\nresources: {}\n").await;
+    insta::assert_snapshot!("delete_plan", render::plan(&gone, false));
+}
+
+#[tokio::test]
+async fn protected_resources_are_never_replaced_or_deleted() {
+    let mut w = World::new();
+    let protected =
+        BASE.replace("      metrics: [b, a]\n", "      metrics: [b, a]\n    options:\n      protect: true\n");
+    w.up(&protected).await;
+    let renamed = protected.replace("name: s1", "name: s2");
+    let observed = ops::refresh(&w.state, None, &w.registry).await.unwrap();
+    let err = plan::plan(&w.stack(&renamed), &w.state, &w.registry, Some(&observed)).unwrap_err();
+    assert!(err.to_string().contains("`stream` is protected and would be replaced"), "{err}");
+    let err = plan::delete_steps(&w.state, &w.registry, |_| true).unwrap_err();
+    assert!(err.to_string().contains("protected"), "{err}");
+}

@@ -1,0 +1,182 @@
+//! An in-memory cloud for unit tests of the engine: one provider per
+//! schema, a shared log of calls, and failures on demand.
+
+use async_trait::async_trait;
+use rinfra_resources::schema::{Property, ResourceSchema, Type};
+use rinfra_resources::{
+    Created, Observed, Progress, Props, Provider, ProviderError, ProviderResult, ReadRequest, Registry,
+};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+/// What the fake cloud holds, and every call made to it.
+#[derive(Default)]
+pub struct Cloud {
+    /// Resources by "type/id".
+    pub resources: Mutex<BTreeMap<String, Props>>,
+    /// Calls in order, as "op type id".
+    pub log: Mutex<Vec<String>>,
+    /// Ids whose create fails.
+    pub fail_create: Mutex<BTreeSet<String>>,
+    /// Ids whose create makes the resource, then fails.
+    pub partial_create: Mutex<BTreeSet<String>>,
+}
+
+impl Cloud {
+    fn key(token: &str, id: &str) -> String {
+        format!("{token}/{id}")
+    }
+
+    /// The calls made so far, with reads left out.
+    pub fn writes(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.iter().filter(|c| !c.starts_with("read")).cloned().collect()).unwrap_or_default()
+    }
+
+    /// Changes a property behind the engine's back.
+    pub fn set(&self, token: &str, id: &str, prop: &str, v: serde_json::Value) {
+        if let Some(r) = self
+            .resources
+            .lock()
+            .ok()
+            .and_then(|mut m| m.get_mut(&Cloud::key(token, id)).map(|r| r.insert(prop.into(), v)))
+        {
+            let _ = r;
+        }
+    }
+
+    /// Deletes a resource behind the engine's back.
+    pub fn remove(&self, token: &str, id: &str) {
+        if let Ok(mut m) = self.resources.lock() {
+            m.remove(&Cloud::key(token, id));
+        }
+    }
+}
+
+/// A provider whose resources live in a [`Cloud`].
+pub struct Memory {
+    schema: ResourceSchema,
+    cloud: Arc<Cloud>,
+}
+
+/// A stream-like type: `test:Stream` with a name, a size and a set.
+pub fn stream_schema() -> ResourceSchema {
+    ResourceSchema {
+        token: "test:Stream",
+        doc: "A test stream.",
+        properties: vec![
+            Property::new("name", Type::String, "The name.").required().replaces(),
+            Property::new("size", Type::Integer { min: Some(1), max: Some(100) }, "The size.").default(json!(1)),
+            Property::new(
+                "metrics",
+                Type::List { item: Box::new(Type::String), set: true, max_items: None },
+                "A set of metric names.",
+            )
+            .default(json!([])),
+            Property::new("note", Type::String, "A multi-line note.").default(json!("")),
+        ],
+        outputs: vec!["name", "arn"],
+        name_property: "name",
+    }
+}
+
+/// An alarm-like type: `test:Alarm` that names a stream.
+pub fn alarm_schema() -> ResourceSchema {
+    ResourceSchema {
+        token: "test:Alarm",
+        doc: "A test alarm.",
+        properties: vec![
+            Property::new("name", Type::String, "The name.").required().replaces(),
+            Property::new("threshold", Type::Number, "The threshold.").required(),
+            Property::new("dimensions", Type::Map { value: Box::new(Type::String), max_entries: None }, "Dimensions.")
+                .default(json!({})),
+        ],
+        outputs: vec!["name", "arn"],
+        name_property: "name",
+    }
+}
+
+/// A registry with both test types over one cloud.
+pub fn registry(cloud: Arc<Cloud>) -> Registry {
+    let mut r = Registry::new();
+    r.register(Arc::new(Memory { schema: stream_schema(), cloud: cloud.clone() }));
+    r.register(Arc::new(Memory { schema: alarm_schema(), cloud }));
+    r
+}
+
+impl Memory {
+    fn log(&self, op: &str, id: &str) {
+        if let Ok(mut l) = self.cloud.log.lock() {
+            l.push(format!("{op} {} {id}", self.schema.token));
+        }
+    }
+
+    fn outputs(&self, id: &str) -> Props {
+        Props::from([("name".into(), json!(id)), ("arn".into(), json!(format!("arn:test:{}:{id}", self.schema.token)))])
+    }
+}
+
+#[async_trait]
+impl Provider for Memory {
+    fn schema(&self) -> &ResourceSchema {
+        &self.schema
+    }
+
+    async fn read(&self, requests: &[ReadRequest]) -> Vec<ProviderResult<Option<Observed>>> {
+        let mut out = Vec::new();
+        for r in requests {
+            self.log("read", &r.id);
+            let found =
+                self.cloud.resources.lock().ok().and_then(|m| m.get(&Cloud::key(self.schema.token, &r.id)).cloned());
+            out.push(Ok(found.map(|inputs| Observed { inputs, outputs: self.outputs(&r.id) })));
+        }
+        out
+    }
+
+    async fn create(&self, props: &Props, _progress: &dyn Progress) -> ProviderResult<Created> {
+        let id = props.get("name").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        self.log("create", &id);
+        if self.cloud.fail_create.lock().map(|s| s.contains(&id)).unwrap_or(false) {
+            return Err(ProviderError::Api { operation: "test:Create".into(), message: "injected failure".into() });
+        }
+        let key = Cloud::key(self.schema.token, &id);
+        let mut m = self.cloud.resources.lock().map_err(|e| ProviderError::Invalid(e.to_string()))?;
+        if m.contains_key(&key) {
+            return Err(ProviderError::AlreadyExists { kind: "test resource", name: id });
+        }
+        if self.cloud.partial_create.lock().map(|s| s.contains(&id)).unwrap_or(false) {
+            // Made, but only with its name: a later step failed.
+            m.insert(key, Props::from([("name".to_string(), json!(id))]));
+            return Err(ProviderError::Partial {
+                id: id.clone(),
+                outputs: self.outputs(&id),
+                source: Box::new(ProviderError::Api { operation: "test:Configure".into(), message: "injected".into() }),
+            });
+        }
+        m.insert(key, props.clone());
+        Ok(Created { id: id.clone(), outputs: self.outputs(&id) })
+    }
+
+    async fn update(
+        &self,
+        id: &str,
+        _old: &Props,
+        new: &Props,
+        changed: &BTreeSet<String>,
+        _progress: &dyn Progress,
+    ) -> ProviderResult<Props> {
+        self.log(&format!("update[{}]", changed.iter().cloned().collect::<Vec<_>>().join(",")), id);
+        if let Ok(mut m) = self.cloud.resources.lock() {
+            m.insert(Cloud::key(self.schema.token, id), new.clone());
+        }
+        Ok(self.outputs(id))
+    }
+
+    async fn delete(&self, id: &str, _props: &Props, _progress: &dyn Progress) -> ProviderResult<()> {
+        self.log("delete", id);
+        if let Ok(mut m) = self.cloud.resources.lock() {
+            m.remove(&Cloud::key(self.schema.token, id));
+        }
+        Ok(())
+    }
+}
