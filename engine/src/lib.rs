@@ -15,6 +15,7 @@
 
 pub mod apply;
 pub mod diag;
+pub mod drift;
 pub mod expr;
 pub mod graph;
 pub mod ops;

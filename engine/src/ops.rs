@@ -6,8 +6,6 @@ use crate::plan::{Observations, current_inputs};
 use crate::stack::Stack;
 use rinfra_resources::{Observed, Props, ReadRequest, Registry};
 use rinfra_state::{ResourceState, StateFile};
-use serde::Serialize;
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -101,46 +99,6 @@ pub async fn refresh(
         }
     }
     if errors.is_empty() { Ok(out) } else { Err(RefreshError(errors)) }
-}
-
-/// What a refresh changed in the state, for one resource.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RefreshChange {
-    /// The resource.
-    pub name: String,
-    /// `modified` or `deleted`.
-    pub status: &'static str,
-    /// For `modified`: property → (recorded, actual).
-    pub properties: BTreeMap<String, (Option<Value>, Option<Value>)>,
-}
-
-/// Compares the state with what the cloud holds, without changing either.
-pub fn drift(state: &StateFile, observed: &Observations, registry: &Registry) -> Vec<RefreshChange> {
-    let mut out = Vec::new();
-    for (name, rec) in &state.resources {
-        let Some(provider) = registry.get(&rec.type_) else { continue };
-        match observed.get(name) {
-            Some(None) => {
-                out.push(RefreshChange { name: name.clone(), status: "deleted", properties: BTreeMap::new() })
-            }
-            Some(Some(obs)) => {
-                let current = current_inputs(provider.as_ref(), Some(obs), &rec.inputs);
-                let (nr, nc) = (provider.normalize(&rec.inputs), provider.normalize(&current));
-                let mut props = BTreeMap::new();
-                for p in &provider.schema().properties {
-                    let (a, b) = (nr.get(p.name), nc.get(p.name));
-                    if a != b {
-                        props.insert(p.name.to_string(), (a.cloned(), b.cloned()));
-                    }
-                }
-                if !props.is_empty() {
-                    out.push(RefreshChange { name: name.clone(), status: "modified", properties: props });
-                }
-            }
-            None => {}
-        }
-    }
-    out
 }
 
 /// Writes what the cloud holds into the state: current inputs and outputs
@@ -241,4 +199,94 @@ pub fn drop_gone(state: &mut StateFile, observed: &Observations) -> Vec<String> 
 /// The recorded inputs of a resource, for display.
 pub fn inputs_of(state: &StateFile, name: &str) -> Option<Props> {
     state.resources.get(name).map(|r| r.inputs.clone())
+}
+
+/// Why an import failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The stack has no such resource.
+    #[error("the stack has no resource `{0}`; add it to the stack before importing")]
+    NotInStack(String),
+    /// The state already manages it.
+    #[error("`{0}` is already in the state; run `rinfra state rm {0}` first to import it again")]
+    AlreadyManaged(String),
+    /// The cloud has no resource with that id.
+    #[error("cannot import `{name}`: no {type_} with id `{id}` exists")]
+    NotFound {
+        /// The resource.
+        name: String,
+        /// Its type.
+        type_: String,
+        /// The id looked for.
+        id: String,
+    },
+    /// Reading it failed.
+    #[error("cannot import `{name}`: {message}")]
+    Read {
+        /// The resource.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Adopts the existing cloud resource `id` as the stack's resource `name`:
+/// reads it and records what the cloud holds, so the next plan shows only
+/// real differences between the stack and the cloud.
+pub async fn import(
+    state: &mut StateFile,
+    stack: &Stack,
+    registry: &Registry,
+    name: &str,
+    id: &str,
+) -> Result<(), ImportError> {
+    let decl = stack.resources.get(name).ok_or_else(|| ImportError::NotInStack(name.to_string()))?;
+    if state.resources.contains_key(name) {
+        return Err(ImportError::AlreadyManaged(name.to_string()));
+    }
+    let provider = registry
+        .get(&decl.type_)
+        .ok_or_else(|| ImportError::Read { name: name.into(), message: format!("unknown type {}", decl.type_) })?;
+    let managed = stack_keys(Some(stack), name);
+    let found = provider
+        .read(&[ReadRequest { id: id.to_string(), managed }])
+        .await
+        .pop()
+        .transpose()
+        .map_err(|e| ImportError::Read { name: name.into(), message: e.to_string() })?
+        .flatten()
+        .ok_or_else(|| ImportError::NotFound { name: name.into(), type_: decl.type_.clone(), id: id.into() })?;
+    state.resources.insert(
+        name.to_string(),
+        ResourceState {
+            urn: StateFile::urn(&state.stack, &decl.type_, name),
+            type_: decl.type_.clone(),
+            id: id.to_string(),
+            inputs: found.inputs,
+            outputs: found.outputs,
+            dependencies: decl.dependencies.iter().cloned().collect(),
+            protect: decl.options.protect,
+            retain_on_delete: decl.options.retain_on_delete,
+        },
+    );
+    Ok(())
+}
+
+/// Imports every resource whose `options.import` names an id and that the
+/// state does not manage yet. Returns the names imported.
+pub async fn import_declared(
+    state: &mut StateFile,
+    stack: &Stack,
+    registry: &Registry,
+) -> Result<Vec<String>, ImportError> {
+    let mut done = Vec::new();
+    for (name, decl) in &stack.resources {
+        if let Some(id) = &decl.options.import {
+            if !state.resources.contains_key(name) {
+                import(state, stack, registry, name, id).await?;
+                done.push(name.clone());
+            }
+        }
+    }
+    Ok(done)
 }

@@ -330,6 +330,19 @@ pub fn plan(
     registry: &Registry,
     observed: Option<&Observations>,
 ) -> Result<Plan, PlanError> {
+    plan_with(stack, state, registry, observed, false).map(|(p, _)| p)
+}
+
+/// Like [`plan`]; with `skip_protected`, protected resources are left as
+/// they are instead of stopping the plan, and their names are returned.
+/// Drift remediation uses this: it must never touch a protected resource.
+pub fn plan_with(
+    stack: &Stack,
+    state: &StateFile,
+    registry: &Registry,
+    observed: Option<&Observations>,
+    skip_protected: bool,
+) -> Result<(Plan, Vec<String>), PlanError> {
     let mut steps = Vec::new();
     let mut attrs: BTreeMap<String, Props> = BTreeMap::new();
     for name in &stack.order {
@@ -386,7 +399,7 @@ pub fn plan(
                 step.current = Some(current);
                 let obs_out = obs.as_ref().and_then(Option::as_ref).map(|o| o.outputs.clone());
                 outputs = Some(obs_out.unwrap_or_else(|| rec.outputs.clone()));
-                if step.op == Op::Replace && (decl.options.protect || rec.protect) {
+                if step.op == Op::Replace && (decl.options.protect || rec.protect) && !skip_protected {
                     return Err(PlanError::Protected { resource: name.clone(), action: "replaced" });
                 }
             }
@@ -400,7 +413,25 @@ pub fn plan(
 
     // Resources in the state but not in the stack are deleted, dependents
     // before their dependencies.
-    steps.extend(delete_steps(state, registry, |n| !stack.resources.contains_key(n))?);
+    let mut skipped = Vec::new();
+    let removed = |n: &str| !stack.resources.contains_key(n);
+    let protected_removed = |n: &str| removed(n) && state.resources.get(n).is_some_and(|r| r.protect);
+    if skip_protected {
+        steps.extend(delete_steps(state, registry, |n| removed(n) && !protected_removed(n))?);
+        skipped.extend(state.resources.keys().filter(|n| protected_removed(n)).cloned());
+        for step in steps.iter_mut() {
+            let protected = stack.resources.get(&step.name).is_some_and(|d| d.options.protect)
+                || state.resources.get(&step.name).is_some_and(|r| r.protect);
+            if protected && state.resources.contains_key(&step.name) && step.op != Op::Same {
+                skipped.push(step.name.clone());
+                step.op = Op::Same;
+                step.changes.clear();
+                step.inputs = None;
+            }
+        }
+    } else {
+        steps.extend(delete_steps(state, registry, removed)?);
+    }
 
     let new_outputs = eval_outputs(stack, &attrs);
     let mut outputs = Vec::new();
@@ -411,7 +442,7 @@ pub fn plan(
             outputs.push(OutputChange { name: k.clone(), old: old.cloned(), new: new.cloned() });
         }
     }
-    Ok(Plan { stack: stack.name.clone(), steps, outputs, refreshed: observed.is_some() })
+    Ok((Plan { stack: stack.name.clone(), steps, outputs, refreshed: observed.is_some() }, skipped))
 }
 
 /// Delete steps for every resource of `state` that `selected` accepts, in
@@ -450,4 +481,29 @@ pub fn delete_steps(
         });
     }
     Ok(steps)
+}
+
+/// Writes the options and dependencies the stack now declares into the
+/// state for resources that exist in both. A resource whose only change is
+/// `protect: false` still needs the state to know. Returns whether anything
+/// changed.
+pub fn sync_metadata(stack: &Stack, state: &mut StateFile) -> bool {
+    let mut changed = false;
+    for (name, decl) in &stack.resources {
+        let Some(rec) = state.resources.get_mut(name) else { continue };
+        if rec.type_ != decl.type_ {
+            continue;
+        }
+        let deps: Vec<String> = decl.dependencies.iter().cloned().collect();
+        if rec.protect != decl.options.protect
+            || rec.retain_on_delete != decl.options.retain_on_delete
+            || rec.dependencies != deps
+        {
+            rec.protect = decl.options.protect;
+            rec.retain_on_delete = decl.options.retain_on_delete;
+            rec.dependencies = deps;
+            changed = true;
+        }
+    }
+    changed
 }

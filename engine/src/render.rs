@@ -307,3 +307,27 @@ pub fn outputs(values: &std::collections::BTreeMap<String, Value>) -> String {
     }
     out
 }
+
+/// Renders the resources that drifted, property by property.
+pub fn drift(resources: &[crate::drift::ResourceDrift]) -> String {
+    use crate::drift::Status;
+    let mut out = String::new();
+    for r in resources {
+        match r.status {
+            Status::InSync => {}
+            Status::Deleted => {
+                let _ = writeln!(out, "  # {} ({}) has been deleted", r.name, r.type_);
+            }
+            Status::Modified => {
+                let _ = writeln!(out, "  # {} ({}) has changed", r.name, r.type_);
+                let width = r.changes.iter().map(|c| c.property.len()).max().unwrap_or(0);
+                for c in &r.changes {
+                    let show = |v: &Option<Value>| v.as_ref().map(|v| value(v, 6)).unwrap_or_else(|| "null".into());
+                    let _ =
+                        writeln!(out, "      ~ {:<width$} = {} -> {}", c.property, show(&c.recorded), show(&c.actual));
+                }
+            }
+        }
+    }
+    out
+}

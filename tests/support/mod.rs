@@ -198,6 +198,28 @@ impl Cloud {
         out.metric_alarms().first().cloned()
     }
 
+    /// Rewrites the alarm with a new threshold, keeping everything else.
+    pub async fn set_threshold(&self, name: &str, threshold: f64) {
+        let a = self.alarm(name).await.expect("alarm exists");
+        self.cloudwatch
+            .put_metric_alarm()
+            .alarm_name(name)
+            .set_comparison_operator(a.comparison_operator().cloned())
+            .set_evaluation_periods(a.evaluation_periods())
+            .set_metric_name(a.metric_name().map(str::to_string))
+            .set_namespace(a.namespace().map(str::to_string))
+            .set_period(a.period())
+            .set_statistic(a.statistic().cloned())
+            .threshold(threshold)
+            .set_treat_missing_data(a.treat_missing_data().map(str::to_string))
+            .set_alarm_description(a.alarm_description().map(str::to_string))
+            .set_actions_enabled(a.actions_enabled())
+            .set_dimensions(Some(a.dimensions().to_vec()))
+            .send()
+            .await
+            .expect("put alarm");
+    }
+
     /// Waits until the stream is ACTIVE.
     pub async fn wait_active(&self, name: &str) {
         for _ in 0..100 {

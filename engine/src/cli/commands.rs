@@ -1,7 +1,7 @@
 //! The commands: each a short sequence of engine operations.
 
 use super::output::{self, LinePrinter, readable, secs, use_color};
-use super::{Cli, Command, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Global, StateCommand};
+use super::{Cli, Command, DriftArgs, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Global, StateCommand};
 use rinfra_engine::apply::{self, ApplyOptions};
 use rinfra_engine::ops::{self, LoadError};
 use rinfra_engine::plan::{self, Observations, Op, OutputChange, Plan};
@@ -118,6 +118,18 @@ impl Session {
         Ok(())
     }
 
+    async fn import_declared(&self, state: &mut StateFile, persist: bool) -> Result<(), Exit> {
+        let done = ops::import_declared(state, &self.stack, &self.registry).await.map_err(|e| self.fail(e))?;
+        for name in &done {
+            let id = state.resources.get(name).map(|r| r.id.clone()).unwrap_or_default();
+            eprintln!("{name}: imported {id} (options.import)");
+        }
+        if persist && !done.is_empty() {
+            self.save(state)?;
+        }
+        Ok(())
+    }
+
     async fn refresh(&mut self, state: &StateFile) -> Result<Observations, Exit> {
         let t = Instant::now();
         let r = ops::refresh(state, Some(&self.stack), &self.registry).await.map_err(|e| self.fail(e));
@@ -130,6 +142,33 @@ impl Session {
         let p = plan::plan(&self.stack, state, &self.registry, observed).map_err(|e| self.fail(e));
         self.phases.push(("plan", t.elapsed()));
         p
+    }
+
+    /// Applies `p` with progress lines and Ctrl-C handling, prints the
+    /// summary and the outputs, and says whether every step succeeded.
+    async fn apply(&mut self, p: &Plan, state: &mut StateFile) -> Result<bool, Exit> {
+        let cancel = Arc::new(AtomicBool::new(false));
+        watch_signals(cancel.clone(), self.color_err);
+        let opts = ApplyOptions { parallel: self.parallel, cancel };
+        let started = Instant::now();
+        let report = apply::apply(
+            p,
+            Some(&self.stack),
+            state,
+            &self.state_path,
+            &self.registry,
+            &opts,
+            Arc::new(LinePrinter::new()),
+        )
+        .await
+        .map_err(|e| self.fail(e))?;
+        self.phases.push(("apply", started.elapsed()));
+        print_report(self, &report, started, "Apply");
+        if report.ok() && !state.outputs.is_empty() {
+            println!("\nOutputs:\n");
+            print!("{}", render::outputs(&state.outputs));
+        }
+        Ok(report.ok())
     }
 
     fn print_stats(&self) {
@@ -211,6 +250,8 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Up(a) => up(&g, a.yes, a.refresh).await,
         Command::Refresh(a) => refresh(&g, a.yes, a.preview_only).await,
         Command::Destroy(a) => destroy(&g, a.yes).await,
+        Command::Drift(a) => drift(&g, a).await,
+        Command::Import(a) => import(&g, &a.name, &a.id).await,
         Command::Output(a) => output_cmd(&g, a.name.as_deref(), a.json),
         Command::Validate(a) => validate(&g, a.json),
         Command::Unlock(a) => unlock(&g, a.force),
@@ -224,8 +265,9 @@ pub async fn run(cli: Cli) -> Exit {
 async fn preview(g: &Global, as_json: bool, refresh: bool, detailed: bool) -> Result<Exit, Exit> {
     let mut s = Session::open(g)?;
     let mut state = s.load_state()?;
-    // Reconcile in memory only: a preview never writes.
+    // Reconcile and import in memory only: a preview never writes.
     s.reconcile(&mut state, false).await?;
+    s.import_declared(&mut state, false).await?;
     let observed = if refresh { Some(s.refresh(&state).await?) } else { None };
     let p = s.plan(&state, observed.as_ref())?;
     if as_json {
@@ -271,9 +313,15 @@ async fn up(g: &Global, yes: bool, refresh: bool) -> Result<Exit, Exit> {
     let _lock = s.lock("up")?;
     let mut state = s.load_state()?;
     s.reconcile(&mut state, true).await?;
+    s.import_declared(&mut state, true).await?;
     let observed = if refresh { Some(s.refresh(&state).await?) } else { None };
     let p = s.plan(&state, observed.as_ref())?;
     if p.is_empty() {
+        // Options such as `protect` change nothing in the cloud, but the
+        // state must follow them.
+        if plan::sync_metadata(&s.stack, &mut state) {
+            s.save(&mut state)?;
+        }
         println!("{}", render::NO_CHANGES);
         s.print_stats();
         return Ok(EXIT_OK);
@@ -284,22 +332,12 @@ async fn up(g: &Global, yes: bool, refresh: bool) -> Result<Exit, Exit> {
         return Ok(EXIT_ERROR);
     }
     println!();
-    let cancel = Arc::new(AtomicBool::new(false));
-    watch_signals(cancel.clone(), s.color_err);
-    let opts = ApplyOptions { parallel: s.parallel, cancel };
-    let started = Instant::now();
-    let report =
-        apply::apply(&p, Some(&s.stack), &mut state, &s.state_path, &s.registry, &opts, Arc::new(LinePrinter::new()))
-            .await
-            .map_err(|e| s.fail(e))?;
-    s.phases.push(("apply", started.elapsed()));
-    print_report(&s, &report, started, "Apply");
-    if report.ok() && !state.outputs.is_empty() {
-        println!("\nOutputs:\n");
-        print!("{}", render::outputs(&state.outputs));
+    let ok = s.apply(&p, &mut state).await?;
+    if ok && plan::sync_metadata(&s.stack, &mut state) {
+        s.save(&mut state)?;
     }
     s.print_stats();
-    Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
+    Ok(if ok { EXIT_OK } else { EXIT_ERROR })
 }
 
 async fn refresh(g: &Global, yes: bool, preview_only: bool) -> Result<Exit, Exit> {
@@ -311,20 +349,17 @@ async fn refresh(g: &Global, yes: bool, preview_only: bool) -> Result<Exit, Exit
     let mut state = s.load_state()?;
     s.reconcile(&mut state, !preview_only).await?;
     let observed = s.refresh(&state).await?;
-    let changes = ops::drift(&state, &observed, &s.registry);
+    let changes: Vec<_> = rinfra_engine::drift::compare(&state, &observed, &s.registry)
+        .into_iter()
+        .filter(|r| r.status != rinfra_engine::drift::Status::InSync)
+        .collect();
     if changes.is_empty() {
         println!("The state matches the cloud; nothing to refresh.");
         s.print_stats();
         return Ok(EXIT_OK);
     }
     println!("Objects have changed outside of rinfra:\n");
-    for c in &changes {
-        println!("  # {} has been {}", c.name, if c.status == "deleted" { "deleted" } else { "changed" });
-        for (prop, (was, now)) in &c.properties {
-            let show = |v: &Option<Value>| v.as_ref().map(|v| render::value(v, 6)).unwrap_or_else(|| "null".into());
-            println!("      ~ {prop} = {} -> {}", show(was), show(now));
-        }
-    }
+    print!("{}", render::drift(&changes));
     if preview_only {
         s.print_stats();
         return Ok(EXIT_OK);
@@ -335,7 +370,7 @@ async fn refresh(g: &Global, yes: bool, preview_only: bool) -> Result<Exit, Exit
     }
     ops::apply_refresh(&mut state, &observed, &s.registry);
     s.save(&mut state)?;
-    let removed = changes.iter().filter(|c| c.status == "deleted").count();
+    let removed = changes.iter().filter(|c| c.status == rinfra_engine::drift::Status::Deleted).count();
     println!("\nRefresh complete! {} updated, {} removed from the state.", changes.len() - removed, removed);
     s.print_stats();
     Ok(EXIT_OK)
@@ -453,5 +488,181 @@ fn state_verify(g: &Global) -> Result<Exit, Exit> {
         st.lineage,
         st.resources.len()
     );
+    Ok(EXIT_OK)
+}
+
+/// One drift comparison: a fresh read of the state and the cloud.
+async fn drift_once(s: &mut Session) -> rinfra_engine::drift::Report {
+    use rinfra_engine::drift::{Report, compare};
+    let started = std::time::SystemTime::now();
+    let t = Instant::now();
+    let state = match rinfra_state::load_or_new(&s.state_path, &s.stack.name) {
+        Ok(st) => st,
+        Err(e) => return Report::failed(&s.stack.name, started, t.elapsed(), e.to_string()),
+    };
+    match ops::refresh(&state, Some(&s.stack), &s.registry).await {
+        Ok(observed) => Report::new(&s.stack.name, started, t.elapsed(), compare(&state, &observed, &s.registry)),
+        Err(e) => Report::failed(&s.stack.name, started, t.elapsed(), e.to_string()),
+    }
+}
+
+/// Runs the `--on-drift` hook with the report on its stdin.
+async fn run_hook(cmd: &str, report: &Value, color: bool) {
+    use tokio::io::AsyncWriteExt;
+    let child = tokio::process::Command::new("sh").arg("-c").arg(cmd).stdin(std::process::Stdio::piped()).spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return output::warn(color, &format!("the --on-drift command could not start: {e}")),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let body = serde_json::to_vec(report).unwrap_or_default();
+        let _ = stdin.write_all(&body).await;
+        let _ = stdin.write_all(b"\n").await;
+    }
+    match child.wait().await {
+        Ok(st) if st.success() => {}
+        Ok(st) => output::warn(color, &format!("the --on-drift command failed ({st})")),
+        Err(e) => output::warn(color, &format!("the --on-drift command failed: {e}")),
+    }
+}
+
+/// Brings the cloud back to the stack through the plan and apply path of
+/// `up`, leaving protected resources alone. Holds the lock only meanwhile.
+async fn remediate(s: &mut Session) -> Result<bool, Exit> {
+    let _lock = s.lock("drift --remediate")?;
+    let mut state = s.load_state()?;
+    s.reconcile(&mut state, true).await?;
+    let observed = s.refresh(&state).await?;
+    let (p, skipped) = plan::plan_with(&s.stack, &state, &s.registry, Some(&observed), true).map_err(|e| s.fail(e))?;
+    for name in &skipped {
+        output::warn(s.color_err, &format!("`{name}` is protected; rinfra leaves its drift as it is"));
+    }
+    if p.is_empty() {
+        println!("Nothing to remediate.");
+        return Ok(true);
+    }
+    print!("{}", render::plan(&p, s.color));
+    println!();
+    s.apply(&p, &mut state).await
+}
+
+fn append_history(path: &std::path::Path, report: &Value) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    let mut line = serde_json::to_vec(report).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    f.write_all(&line)
+}
+
+async fn drift(g: &Global, a: DriftArgs) -> Result<Exit, Exit> {
+    let mut s = Session::open(g)?;
+    let every = match a.every.as_deref().map(rinfra_engine::drift::parse_duration).transpose() {
+        Ok(e) => e,
+        Err(msg) => return Err(s.fail(format!("--every: {msg}"))),
+    };
+    let history = a
+        .history
+        .clone()
+        .or_else(|| every.map(|_| s.state_path.with_file_name(format!("{}.drift.jsonl", s.stack.name))));
+    // SIGINT and SIGTERM end the loop after the current run.
+    let stop = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    if every.is_some() {
+        let (stop, wake) = (stop.clone(), wake.clone());
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let term = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term => {},
+            }
+            stop.store(true, Ordering::SeqCst);
+            wake.notify_one();
+        });
+    }
+    let mut runs = 0u64;
+    let mut code;
+    loop {
+        let report = drift_once(&mut s).await;
+        let doc = serde_json::to_value(&report).unwrap_or(Value::Null);
+        runs += 1;
+        if let Some(h) = &history {
+            if let Err(e) = append_history(h, &doc) {
+                output::warn(s.color_err, &format!("cannot append to {}: {e}", h.display()));
+            }
+        }
+        if a.json {
+            if every.is_some() {
+                println!("{}", serde_json::to_string(&doc).unwrap_or_default());
+            } else {
+                output::json(&doc);
+            }
+        } else if every.is_some() {
+            println!("{}", report.one_line());
+        } else if let Some(e) = &report.error {
+            output::error(s.color_err, e);
+        } else if report.drifted() {
+            println!("Drift found in stack `{}`:\n", report.stack);
+            print!("{}", render::drift(&report.resources));
+            println!(
+                "\n{} modified, {} deleted, {} in sync ({} ms).",
+                report.summary.modified, report.summary.deleted, report.summary.in_sync, report.duration_ms
+            );
+        } else {
+            println!(
+                "No drift: all {} resources of stack `{}` match the state ({} ms).",
+                report.summary.in_sync, report.stack, report.duration_ms
+            );
+        }
+        code = match report.status {
+            "in-sync" => EXIT_OK,
+            "drifted" => EXIT_CHANGES,
+            _ => EXIT_ERROR,
+        };
+        if report.drifted() {
+            if let Some(cmd) = &a.on_drift {
+                run_hook(cmd, &doc, s.color_err).await;
+            }
+            if a.remediate {
+                match remediate(&mut s).await {
+                    Ok(true) => {}
+                    Ok(false) | Err(_) => code = EXIT_ERROR,
+                }
+            }
+        }
+        let Some(period) = every else { break };
+        if a.max_runs.is_some_and(|m| runs >= m) || stop.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {},
+            _ = wake.notified() => {},
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    s.print_stats();
+    Ok(code)
+}
+
+async fn import(g: &Global, name: &str, id: &str) -> Result<Exit, Exit> {
+    let s = Session::open(g)?;
+    let _lock = s.lock("import")?;
+    let mut state = s.load_state()?;
+    ops::import(&mut state, &s.stack, &s.registry, name, id).await.map_err(|e| s.fail(e))?;
+    s.save(&mut state)?;
+    let type_ = state.resources.get(name).map(|r| r.type_.clone()).unwrap_or_default();
+    println!("Imported `{id}` as `{name}` ({type_}). Run `rinfra preview` to see how it differs from the stack.");
     Ok(EXIT_OK)
 }

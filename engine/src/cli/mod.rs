@@ -86,6 +86,10 @@ pub enum Command {
     Refresh(RefreshArgs),
     /// Delete every resource of the stack.
     Destroy(YesArgs),
+    /// Report how the cloud differs from the state, once or on a schedule.
+    Drift(DriftArgs),
+    /// Adopt an existing cloud resource as a resource of the stack.
+    Import(ImportArgs),
     /// Print the stack's outputs from the state.
     Output(OutputArgs),
     /// Check a stack file offline; no credentials needed.
@@ -131,6 +135,38 @@ pub struct RefreshArgs {
     /// Only show what would change in the state.
     #[arg(long)]
     preview_only: bool,
+}
+
+/// Arguments of `drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Print the report as JSON (one line per run with --every).
+    #[arg(long)]
+    json: bool,
+    /// Run on a schedule, such as 30s, 15m or 1h, until stopped.
+    #[arg(long, value_name = "DURATION")]
+    every: Option<String>,
+    /// Stop after this many runs.
+    #[arg(long, value_name = "N")]
+    max_runs: Option<u64>,
+    /// Append each report as a JSON line here [default with --every: .rinfra/<stack>.drift.jsonl].
+    #[arg(long, value_name = "PATH")]
+    history: Option<PathBuf>,
+    /// After reporting drift, bring the cloud back to the stack (as `up`), never touching protected resources.
+    #[arg(long)]
+    remediate: bool,
+    /// Run this shell command with the JSON report on stdin when drift is found.
+    #[arg(long, value_name = "CMD")]
+    on_drift: Option<String>,
+}
+
+/// Arguments of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The resource's name in the stack.
+    name: String,
+    /// The cloud id: the stream's or alarm's name.
+    id: String,
 }
 
 /// Arguments of commands that only ask for confirmation.
