@@ -105,6 +105,8 @@ pub struct Report {
     pub failures: Vec<Failure>,
     /// Whether the run was interrupted before every step started.
     pub interrupted: bool,
+    /// Steps not started because another step failed.
+    pub skipped: usize,
 }
 
 impl Report {
@@ -310,7 +312,12 @@ pub async fn apply(
         }
         rinfra_state::save(state_path, state)?;
     }
-    report.interrupted = started.iter().any(|s| !s);
+    let not_started = started.iter().filter(|s| !**s).count();
+    if options.cancel.load(Ordering::SeqCst) {
+        report.interrupted = not_started > 0;
+    } else {
+        report.skipped = not_started;
+    }
 
     if report.ok() {
         state.outputs = match stack {

@@ -298,7 +298,13 @@ fn print_report(s: &Session, report: &apply::Report, started: Instant, verb: &st
             );
         }
         if report.interrupted {
-            output::error(s.color_err, "the run stopped before every operation started; run it again to finish");
+            output::error(s.color_err, "interrupted before every operation started; run the command again to finish");
+        }
+        if report.skipped > 0 {
+            output::error(
+                s.color_err,
+                &format!("{} operation(s) were not started because of the failure", report.skipped),
+            );
         }
         output::error(
             s.color_err,
