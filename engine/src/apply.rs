@@ -213,9 +213,16 @@ pub async fn apply(
     let mut replace_second_half: Vec<usize> = Vec::new();
     let mut set: JoinSet<(usize, Result<Outcome, ProviderError>)> = JoinSet::new();
     let parallel = options.parallel.max(1);
+    // A state that cannot be saved stops everything, but only after what is
+    // in flight has finished: dropping running calls would lose their result.
+    let mut fatal: Option<StateError> = None;
+    let fail = |report: &mut Report, step: &Step, error: String| {
+        observer.event(Event::Failed { name: step.name.clone(), op: step.op, error: error.clone() });
+        report.failures.push(Failure { name: step.name.clone(), op: step.op, error });
+    };
 
     loop {
-        let stopping = !report.failures.is_empty() || options.cancel.load(Ordering::SeqCst);
+        let stopping = !report.failures.is_empty() || fatal.is_some() || options.cancel.load(Ordering::SeqCst);
         if !stopping {
             // Second halves of replaces go first: their deletes are done.
             let mut ready: Vec<(usize, bool)> = replace_second_half.drain(..).map(|i| (i, true)).collect();
@@ -225,7 +232,7 @@ pub async fn apply(
                 }
             }
             for (i, second_half) in ready {
-                if set.len() >= parallel {
+                if set.len() >= parallel || fatal.is_some() {
                     if second_half {
                         replace_second_half.push(i);
                     }
@@ -233,21 +240,36 @@ pub async fn apply(
                 }
                 started[i] = true;
                 let step = steps[i];
-                let provider = registry
-                    .get(&step.type_)
-                    .cloned()
-                    .ok_or_else(|| PlanError::UnknownType { resource: step.name.clone(), type_: step.type_.clone() })?;
                 if !second_half {
                     start_times[i] = Some(Instant::now());
                     observer.event(Event::Started { name: step.name.clone(), op: step.op });
                 }
-                let task = prepare(step, second_half, stack, state, provider.as_ref())?;
+                // The first half of a replace deletes the old resource with
+                // the provider of the type it had.
+                let type_ = match (step.op, second_half, &step.replaced_type) {
+                    (Op::Replace, false, Some(old)) => old,
+                    _ => &step.type_,
+                };
+                let Some(provider) = registry.get(type_).cloned() else {
+                    fail(&mut report, step, format!("unknown resource type {type_}"));
+                    continue;
+                };
+                let task = match prepare(step, second_half, stack, state, registry, provider.as_ref()) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        fail(&mut report, step, e);
+                        continue;
+                    }
+                };
                 // Record the intent before the call, so a crash during it
                 // can be reconciled on the next run.
                 if let Some(p) = &task.pending {
                     state.pending.retain(|q| q.resource != p.resource);
                     state.pending.push(p.clone());
-                    rinfra_state::save(state_path, state)?;
+                    if let Err(e) = rinfra_state::save(state_path, state) {
+                        fatal = Some(e);
+                        continue;
+                    }
                 }
                 let progress = StepProgress { name: step.name.clone(), observer: observer.clone() };
                 set.spawn(async move { (i, task.run(provider, progress).await) });
@@ -267,9 +289,9 @@ pub async fn apply(
         match result {
             Ok(Outcome::ReplaceDeleted) => {
                 state.resources.remove(&step.name);
-                rinfra_state::save(state_path, state)?;
-                replace_second_half.push(i);
-                continue;
+                if fatal.is_none() && !options.cancel.load(Ordering::SeqCst) {
+                    replace_second_half.push(i);
+                }
             }
             Ok(outcome) => {
                 record(state, stack, step, outcome);
@@ -282,7 +304,8 @@ pub async fn apply(
                 // The resource exists but is not fully configured: record
                 // what the cloud really holds, so nothing is orphaned and
                 // the next plan shows what is left to do.
-                let desired = stack.and_then(|s| eval_inputs(s, &step.name, &attrs_of(state)).ok()).unwrap_or_default();
+                let desired =
+                    stack.and_then(|s| eval_inputs(s, &step.name, &attrs_of(state, registry)).ok()).unwrap_or_default();
                 let provider = registry.get(&step.type_).cloned();
                 let observed = match provider {
                     Some(p) => observe_partial(p.as_ref(), &id, &desired).await,
@@ -300,28 +323,30 @@ pub async fn apply(
                     ),
                 };
                 record(state, stack, step, Outcome::Created(Created { id, outputs: outs }, inputs));
-                let error = source.to_string();
-                observer.event(Event::Failed { name: step.name.clone(), op: step.op, error: error.clone() });
-                report.failures.push(Failure { name: step.name.clone(), op: step.op, error });
+                fail(&mut report, step, source.to_string());
             }
-            Err(e) => {
-                let error = e.to_string();
-                observer.event(Event::Failed { name: step.name.clone(), op: step.op, error: error.clone() });
-                report.failures.push(Failure { name: step.name.clone(), op: step.op, error });
-            }
+            Err(e) => fail(&mut report, step, e.to_string()),
         }
-        rinfra_state::save(state_path, state)?;
+        if let Err(e) = rinfra_state::save(state_path, state) {
+            fatal.get_or_insert(e);
+        }
     }
-    let not_started = started.iter().filter(|s| !**s).count();
-    if options.cancel.load(Ordering::SeqCst) {
-        report.interrupted = not_started > 0;
+    if let Some(e) = fatal {
+        return Err(ApplyError::State(e));
+    }
+    // A step is done only when it finished: the delete half of a replace
+    // alone is not done.
+    let not_finished = finished.iter().filter(|f| !**f).count();
+    let failed = report.failures.len();
+    if failed == 0 {
+        report.interrupted = not_finished > 0;
     } else {
-        report.skipped = not_started;
+        report.skipped = not_finished.saturating_sub(failed);
     }
 
     if report.ok() {
         state.outputs = match stack {
-            Some(s) => eval_outputs(s, &attrs_of(state)),
+            Some(s) => eval_outputs(s, &attrs_of(state, registry)),
             None => BTreeMap::new(),
         };
         rinfra_state::save(state_path, state)?;
@@ -329,9 +354,17 @@ pub async fn apply(
     Ok(report)
 }
 
-/// The attributes of every resource in the state.
-pub fn attrs_of(state: &StateFile) -> BTreeMap<String, Props> {
-    state.resources.iter().map(|(k, r)| (k.clone(), attributes(&r.inputs, &r.outputs))).collect()
+/// The attributes of every resource in the state: its inputs with schema
+/// defaults filled in, overlaid with its outputs.
+pub fn attrs_of(state: &StateFile, registry: &Registry) -> BTreeMap<String, Props> {
+    state
+        .resources
+        .iter()
+        .map(|(k, r)| {
+            let inputs = registry.get(&r.type_).map(|p| p.normalize(&r.inputs)).unwrap_or_else(|| r.inputs.clone());
+            (k.clone(), attributes(&inputs, &r.outputs))
+        })
+        .collect()
 }
 
 /// Everything a task needs, owned, so it can run on its own.
@@ -350,8 +383,9 @@ fn prepare(
     second_half: bool,
     stack: Option<&Stack>,
     state: &StateFile,
+    registry: &Registry,
     provider: &dyn Provider,
-) -> Result<Task, ApplyError> {
+) -> Result<Task, String> {
     let recorded = state.resources.get(&step.name);
     let current = step.current.clone().or_else(|| recorded.map(|r| r.inputs.clone())).unwrap_or_default();
     let mut desired = Props::new();
@@ -359,7 +393,12 @@ fn prepare(
     if let (Some(stack), Op::Create | Op::Update | Op::Replace) = (stack, step.op) {
         // Evaluate now: dependencies have finished, so values that were
         // unknown at plan time are known.
-        desired = eval_inputs(stack, &step.name, &attrs_of(state))?;
+        desired = eval_inputs(stack, &step.name, &attrs_of(state, registry)).map_err(|e| e.to_string())?;
+        // Every dependency has finished, so nothing may still be unknown;
+        // a placeholder must never reach the cloud.
+        if let Some((k, _)) = desired.iter().find(|(_, v)| rinfra_resources::schema::is_unknown(v)) {
+            return Err(format!("the value of `{k}` is still unknown after its dependencies finished"));
+        }
         if step.op == Op::Update {
             let ignore = stack.resources.get(&step.name).map(|d| d.options.ignore_changes.clone()).unwrap_or_default();
             for p in &ignore {

@@ -55,20 +55,20 @@ impl World {
     }
 
     async fn up(&mut self, yaml: &str) -> (Plan, apply::Report) {
+        self.up_with(yaml, ApplyOptions::default()).await
+    }
+
+    async fn up_with(&mut self, yaml: &str, options: ApplyOptions) -> (Plan, apply::Report) {
         let p = self.plan(yaml).await;
         let s = self.stack(yaml);
         let path = self.dir.path().join("state.json");
-        let report = apply::apply(
-            &p,
-            Some(&s),
-            &mut self.state,
-            &path,
-            &self.registry,
-            &ApplyOptions::default(),
-            Arc::new(Quiet),
-        )
-        .await
-        .unwrap();
+        let report = apply::apply(&p, Some(&s), &mut self.state, &path, &self.registry, &options, Arc::new(Quiet))
+            .await
+            .unwrap();
+        if report.ok() {
+            plan::sync_metadata(&s, &mut self.state);
+            rinfra_state::save(&path, &mut self.state).unwrap();
+        }
         // What is on disk is what is in memory.
         assert_eq!(rinfra_state::load(&path, "demo").unwrap().unwrap(), self.state);
         (p, report)
@@ -261,4 +261,66 @@ async fn protected_resources_are_never_replaced_or_deleted() {
     assert!(err.to_string().contains("`stream` is protected and would be replaced"), "{err}");
     let err = plan::delete_steps(&w.state, &w.registry, |_| true).unwrap_err();
     assert!(err.to_string().contains("protected"), "{err}");
+}
+
+#[tokio::test]
+async fn protect_added_later_reaches_the_state() {
+    let mut w = World::new();
+    w.up(BASE).await;
+    let protected =
+        BASE.replace("      metrics: [b, a]\n", "      metrics: [b, a]\n    options:\n      protect: true\n");
+    let (p, _) = w.up(&protected).await;
+    assert!(p.is_empty(), "adding protect changes nothing in the cloud");
+    assert!(w.state.resources["stream"].protect);
+    let err = plan::delete_steps(&w.state, &w.registry, |_| true).unwrap_err();
+    assert!(err.to_string().contains("protected"), "{err}");
+}
+
+#[tokio::test]
+async fn interrupt_after_the_delete_half_of_a_replace_is_not_success() {
+    let mut w = World::new();
+    w.up(BASE).await;
+    let options = ApplyOptions::default();
+    *w.cloud.interrupt_on_delete.lock().unwrap() = Some(options.cancel.clone());
+    let (_, r) = w.up_with(&BASE.replace("name: s1", "name: s2"), options).await;
+    assert!(!r.ok(), "{r:?}");
+    assert!(r.interrupted);
+    assert!(!w.state.resources.contains_key("stream"), "the state says the old stream is gone");
+    assert_eq!(w.state.outputs["streamName"], json!("s1"), "outputs are not rewritten by an unfinished run");
+    // The next run finishes the job.
+    *w.cloud.interrupt_on_delete.lock().unwrap() = None;
+    let (_, r) = w.up(&BASE.replace("name: s1", "name: s2")).await;
+    assert!(r.ok());
+    assert_eq!(w.state.outputs["streamName"], json!("s2"));
+}
+
+#[tokio::test]
+async fn reference_to_an_unset_input_is_not_a_perpetual_diff() {
+    let mut w = World::new();
+    let yaml = format!("{BASE}  copy:\n    type: test:Stream\n    properties:\n      name: c-${{stream.size}}\n      note: x${{stream.note}}\n")
+        .replace("outputs:\n  streamName: ${stream.name}\n", "");
+    let yaml = yaml + "outputs:\n  size: ${stream.size}\n";
+    let (_, r) = w.up(&yaml).await;
+    assert!(r.ok(), "{r:?}");
+    assert_eq!(w.state.resources["copy"].inputs["name"], json!("c-1"), "the default of an unset input");
+    assert_eq!(w.state.resources["copy"].inputs["note"], json!("x"));
+    assert_eq!(w.state.outputs["size"], json!(1));
+    assert!(w.plan(&yaml).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_type_change_deletes_with_the_old_types_provider() {
+    let mut w = World::new();
+    w.up(BASE).await;
+    let retyped = BASE.replace(
+        "  stream:\n    type: test:Stream\n    properties:\n      name: s1\n      metrics: [b, a]\n",
+        "  stream:\n    type: test:Alarm\n    properties:\n      name: s1\n      threshold: 3\n",
+    );
+    let (p, r) = w.up(&retyped).await;
+    assert!(r.ok(), "{r:?}");
+    assert_eq!(p.steps[0].op, Op::Replace);
+    let writes = w.cloud.writes();
+    assert!(writes.contains(&"delete test:Stream s1".to_string()), "{writes:?}");
+    assert!(writes.contains(&"create test:Alarm s1".to_string()), "{writes:?}");
+    assert_eq!(w.state.resources["stream"].type_, "test:Alarm");
 }

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Orders `nodes` (name → dependencies) so that every node follows all of
 /// its dependencies. Dependencies outside `nodes` are ignored. Kahn's
-/// algorithm, linear in nodes and edges.
+/// algorithm, linear in nodes and edges. Stacks are checked for cycles, but
+/// a state written by an older stack may still hold one; its members come
+/// last, by name, rather than being dropped.
 pub fn order_by_deps(nodes: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
     let mut remaining: BTreeMap<&str, usize> = BTreeMap::new();
     let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -33,6 +35,10 @@ pub fn order_by_deps(nodes: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> 
             }
         }
     }
+    if out.len() < nodes.len() {
+        let placed: BTreeSet<String> = out.iter().cloned().collect();
+        out.extend(nodes.keys().filter(|k| !placed.contains(*k)).cloned());
+    }
     out
 }
 
@@ -54,5 +60,15 @@ mod tests {
             ("b".to_string(), BTreeSet::new()),
         ]);
         assert_eq!(order_by_deps(&nodes), vec!["b", "stream", "alarm"]);
+    }
+
+    #[test]
+    fn a_cycle_left_in_an_old_state_keeps_every_node() {
+        let nodes = BTreeMap::from([
+            ("a".to_string(), BTreeSet::from(["b".to_string()])),
+            ("b".to_string(), BTreeSet::from(["a".to_string()])),
+            ("c".to_string(), BTreeSet::new()),
+        ]);
+        assert_eq!(order_by_deps(&nodes), vec!["c", "a", "b"]);
     }
 }

@@ -21,6 +21,8 @@ pub struct Cloud {
     pub fail_create: Mutex<BTreeSet<String>>,
     /// Ids whose create makes the resource, then fails.
     pub partial_create: Mutex<BTreeSet<String>>,
+    /// Set when any delete runs, standing in for a Ctrl-C at that moment.
+    pub interrupt_on_delete: Mutex<Option<Arc<std::sync::atomic::AtomicBool>>>,
 }
 
 impl Cloud {
@@ -174,6 +176,9 @@ impl Provider for Memory {
 
     async fn delete(&self, id: &str, _props: &Props, _progress: &dyn Progress) -> ProviderResult<()> {
         self.log("delete", id);
+        if let Some(flag) = self.cloud.interrupt_on_delete.lock().ok().and_then(|f| f.clone()) {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         if let Ok(mut m) = self.cloud.resources.lock() {
             m.remove(&Cloud::key(self.schema.token, id));
         }

@@ -95,6 +95,10 @@ pub struct Step {
     pub delete_before_replace: bool,
     /// The resources it depends on.
     pub dependencies: Vec<String>,
+    /// For a replace that changes the type: the old type, whose provider
+    /// deletes the old resource.
+    #[serde(rename = "replacedType", skip_serializing_if = "Option::is_none")]
+    pub replaced_type: Option<String>,
 }
 
 /// A change to a stack output.
@@ -185,6 +189,16 @@ pub enum PlanError {
         /// Its type.
         type_: String,
     },
+    /// The change cannot be made in place.
+    #[error("cannot update `{resource}`: {message}{}", .hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    Unsupported {
+        /// The resource.
+        resource: String,
+        /// What is wrong.
+        message: String,
+        /// How to get there.
+        hint: Option<String>,
+    },
     /// A protected resource would be deleted or replaced.
     #[error("resource `{resource}` is protected and would be {action}; remove `protect: true` from its options first")]
     Protected {
@@ -212,7 +226,9 @@ pub fn eval_inputs(stack: &Stack, name: &str, attrs: &BTreeMap<String, Props>) -
     let lookup = |res: &str, path: &[String]| -> Option<Value> {
         let a = attrs.get(res)?;
         let (first, rest) = path.split_first()?;
-        let mut v = a.get(first).cloned().unwrap_or_else(unknown);
+        // Unknown values are explicit in the attributes; a property that is
+        // simply not set is null.
+        let mut v = a.get(first).cloned().unwrap_or(Value::Null);
         for p in rest {
             if is_unknown(&v) {
                 return Some(v);
@@ -237,7 +253,7 @@ pub fn eval_inputs(stack: &Stack, name: &str, attrs: &BTreeMap<String, Props>) -
 pub fn eval_outputs(stack: &Stack, attrs: &BTreeMap<String, Props>) -> BTreeMap<String, Value> {
     let lookup = |res: &str, path: &[String]| -> Option<Value> {
         let a = attrs.get(res)?;
-        let mut v = a.get(path.first()?).cloned().unwrap_or_else(unknown);
+        let mut v = a.get(path.first()?).cloned().unwrap_or(Value::Null);
         for p in &path[1..] {
             if is_unknown(&v) {
                 return Some(v);
@@ -247,7 +263,9 @@ pub fn eval_outputs(stack: &Stack, attrs: &BTreeMap<String, Props>) -> BTreeMap<
         Some(v)
     };
     let ctx = EvalContext { config: &stack.config, variables: &stack.variables, resource: &lookup };
-    stack.outputs.iter().map(|(k, e)| (k.clone(), ctx.eval(e).unwrap_or_else(|_| unknown()))).collect()
+    // A path into a value that does not exist evaluates to null; unknown
+    // values are explicit in the attributes.
+    stack.outputs.iter().map(|(k, e)| (k.clone(), ctx.eval(e).unwrap_or(Value::Null))).collect()
 }
 
 /// The current inputs of a resource: what the cloud reported, completed by
@@ -315,7 +333,7 @@ fn planned_attributes(provider: &dyn Provider, op: Op, desired: &Props, outputs:
         }
     }
     outs.extend(provider.predict_outputs(desired));
-    attributes(desired, &outs)
+    attributes(&provider.normalize(desired), &outs)
 }
 
 fn provider_for<'r>(registry: &'r Registry, name: &str, type_: &str) -> Result<&'r Arc<dyn Provider>, PlanError> {
@@ -363,17 +381,23 @@ pub fn plan_with(
             reason: None,
             delete_before_replace: false,
             dependencies,
+            replaced_type: None,
         };
         let mut outputs = None;
         match recorded {
             None => {
                 if let Some(other) = state.resources.get(name) {
-                    // Same name, another type: the old one must go first.
+                    // Same name, another type: the old one must go first,
+                    // deleted by the provider of its own type.
+                    if (decl.options.protect || other.protect) && !skip_protected {
+                        return Err(PlanError::Protected { resource: name.clone(), action: "replaced" });
+                    }
                     step.op = Op::Replace;
                     step.id = Some(other.id.clone());
                     step.delete_before_replace = true;
                     step.reason = Some(format!("type changed from {}", other.type_));
                     step.current = Some(other.inputs.clone());
+                    step.replaced_type = Some(other.type_.clone());
                 }
             }
             Some(rec) if matches!(obs, Some(None)) => {
@@ -384,6 +408,15 @@ pub fn plan_with(
             Some(rec) => {
                 let current = current_inputs(provider.as_ref(), obs.as_ref().and_then(Option::as_ref), &rec.inputs);
                 let changes = diff(provider.as_ref(), &desired, &current, &rec.inputs, &decl.options.ignore_changes);
+                if !changes.is_empty() && !changes.iter().any(|c| c.replaces) {
+                    if let Some(v) = provider.check_change(&current, &desired).into_iter().next() {
+                        return Err(PlanError::Unsupported {
+                            resource: name.clone(),
+                            message: v.message,
+                            hint: v.hint,
+                        });
+                    }
+                }
                 step.id = Some(rec.id.clone());
                 step.op = if changes.iter().any(|c| c.replaces) {
                     Op::Replace
@@ -478,6 +511,7 @@ pub fn delete_steps(
             reason: None,
             delete_before_replace: false,
             dependencies: rec.dependencies.clone(),
+            replaced_type: None,
         });
     }
     Ok(steps)

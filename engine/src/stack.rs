@@ -278,6 +278,15 @@ pub fn load(bytes: &[u8], overrides: &BTreeMap<String, String>, registry: &Regis
                 .with_hint("add `name: my-stack` at the top; it names the state file"),
         );
     }
+    for (k, decl) in &config_decls {
+        if resources.contains_key(k) {
+            ck.push(
+                Diagnostic::new(format!("`{k}` is declared more than once"))
+                    .at(decl.span, "this config entry has the name of a resource")
+                    .with_hint("give config entries and resources distinct names"),
+            );
+        }
+    }
     for (k, (span, _)) in &variables {
         if resources.contains_key(k) || config_decls.contains_key(k) {
             ck.push(

@@ -273,6 +273,18 @@ impl KinesisStream {
         }
     }
 
+    /// Whether a stream of this name exists and is being deleted.
+    async fn is_deleting(&self, name: &str) -> ProviderResult<bool> {
+        let client = self.aws.kinesis().await;
+        match client.describe_stream_summary().stream_name(name).send().await {
+            Ok(out) => {
+                Ok(out.stream_description_summary().is_some_and(|s| *s.stream_status() == StreamStatus::Deleting))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(false),
+            Err(e) => Err(api("DescribeStreamSummary", &e)),
+        }
+    }
+
     /// Polls until the stream no longer exists.
     async fn wait_gone(&self, name: &str, progress: &dyn Progress) -> ProviderResult<()> {
         let client = self.aws.kinesis().await;
@@ -571,6 +583,27 @@ impl Provider for KinesisStream {
         out
     }
 
+    fn check_change(&self, current: &Props, desired: &Props) -> Vec<Violation> {
+        // UpdateShardCount refuses more than doubling or less than halving
+        // in one step; AWS answers LimitExceededException, which must not
+        // be retried, so it is refused before anything is sent.
+        let (Some(from), Some(to)) = (int_prop(current, "shardCount"), int_prop(desired, "shardCount")) else {
+            return Vec::new();
+        };
+        if mode_of(current) != "PROVISIONED" || mode_of(desired) != "PROVISIONED" || from == to {
+            return Vec::new();
+        }
+        if to > from * 2 || to * 2 < from {
+            let (low, high) = ((from + 1) / 2, from * 2);
+            return vec![Violation::new(
+                key_path("shardCount"),
+                format!("shardCount cannot go from {from} to {to} in one step"),
+                Some(format!("Kinesis allows {low} to {high} from {from} shards; change it in several `up` runs")),
+            )];
+        }
+        Vec::new()
+    }
+
     fn normalize(&self, props: &Props) -> Props {
         let mut n = normalize_props(&self.schema.properties, props);
         // `ALL` is shorthand for every metric, which is what AWS reports back.
@@ -596,9 +629,19 @@ impl Provider for KinesisStream {
         if mode == "PROVISIONED" {
             req = req.set_shard_count(int_prop(props, "shardCount"));
         }
-        match req.send().await {
+        match req.clone().send().await {
             Ok(_) => {}
-            Err(e) if is_in_use(&e) => return Err(ProviderError::AlreadyExists { kind: "Kinesis stream", name }),
+            Err(e) if is_in_use(&e) => {
+                // A stream of this name that is still being deleted (after a
+                // replace, or an interrupted destroy) blocks the name for a
+                // while: wait for it to go, then create. Any other stream of
+                // this name belongs to someone else.
+                if !self.is_deleting(&name).await? {
+                    return Err(ProviderError::AlreadyExists { kind: "Kinesis stream", name });
+                }
+                self.wait_gone(&name, progress).await?;
+                req.send().await.map_err(|e| api("CreateStream", &e))?;
+            }
             Err(e) => return Err(api("CreateStream", &e)),
         }
         // From here on the stream exists: any failure must still let the

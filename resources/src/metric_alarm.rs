@@ -283,11 +283,21 @@ impl MetricAlarmProvider {
         Ok(())
     }
 
+    /// The alarm's ARN, read back after a write. CloudWatch reads can lag
+    /// writes for a moment, so a miss is retried briefly before it counts.
     async fn arn_of(&self, name: &str) -> ProviderResult<String> {
-        let found = self.describe(&[name.to_string()]).await?;
-        found.get(name).and_then(|a| a.alarm_arn()).map(str::to_string).ok_or_else(|| ProviderError::Api {
+        let mut delay = std::time::Duration::from_millis(100);
+        for _ in 0..8 {
+            let found = self.describe(&[name.to_string()]).await?;
+            if let Some(arn) = found.get(name).and_then(|a| a.alarm_arn()) {
+                return Ok(arn.to_string());
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(2));
+        }
+        Err(ProviderError::Api {
             operation: "cloudwatch:DescribeAlarms".into(),
-            message: format!("alarm {name} was not found right after it was written"),
+            message: format!("alarm {name} was not found after it was written"),
         })
     }
 }
@@ -337,9 +347,34 @@ impl Provider for MetricAlarmProvider {
                 ));
             }
         }
+        if let (Some(e), Some(p)) =
+            (known("evaluationPeriods").and_then(integer_of), known("period").and_then(integer_of))
+        {
+            // CloudWatch looks back at most one day, or seven days for
+            // periods of an hour or more.
+            let limit = if p >= 3600 { 7 * 86_400 } else { 86_400 };
+            if e.saturating_mul(p) > limit {
+                out.push(Violation::new(
+                    key_path("evaluationPeriods"),
+                    format!(
+                        "evaluationPeriods × period is {} seconds, more than CloudWatch evaluates ({limit})",
+                        e * p
+                    ),
+                    Some("use fewer evaluation periods or a shorter period".into()),
+                ));
+            }
+        }
         if let Some(x) = known("extendedStatistic").and_then(Value::as_str) {
-            let ok =
-                x.strip_prefix('p').and_then(|n| n.parse::<f64>().ok()).is_some_and(|n| (0.0..=100.0).contains(&n));
+            // Percentiles (p99), trimmed and winsorized means (tm90, wm90),
+            // trimmed counts and sums (tc90, ts90), and the range forms
+            // such as TM(10%:90%) or PR(:300).
+            let lower = x.to_lowercase();
+            let ok = ["tm", "wm", "tc", "ts", "pr", "p"].iter().find_map(|pre| lower.strip_prefix(pre)).is_some_and(
+                |rest| {
+                    rest.parse::<f64>().is_ok_and(|n| (0.0..=100.0).contains(&n))
+                        || (rest.starts_with('(') && rest.ends_with(')'))
+                },
+            );
             if !ok {
                 out.push(Violation::new(
                     key_path("extendedStatistic"),

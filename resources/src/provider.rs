@@ -110,6 +110,13 @@ pub trait Provider: Send + Sync {
         Vec::new()
     }
 
+    /// Checks that the cloud can go from `current` to `desired` in place,
+    /// for limits that depend on both (such as how far a shard count may
+    /// move in one step). Runs at plan time, before any write.
+    fn check_change(&self, _current: &Props, _desired: &Props) -> Vec<Violation> {
+        Vec::new()
+    }
+
     /// Puts inputs into the canonical form used for comparison. The default
     /// fills in schema defaults, sorts sets and unifies numbers.
     fn normalize(&self, props: &Props) -> Props {

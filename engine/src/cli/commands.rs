@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Version of every JSON document the command line prints.
@@ -55,6 +55,21 @@ impl Session {
                 }
             }
         }
+        let endpoint = g.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        if let Some(host) = endpoint.as_deref().and_then(|e| e.strip_prefix("http://")) {
+            let host = host.split(['/', '?']).next().unwrap_or_default();
+            let name = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host).trim_matches(['[', ']']);
+            let loopback = name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                output::warn(
+                    color_err,
+                    &format!(
+                        "the endpoint {} is plain http to a host that is not this machine; requests and their signatures travel unencrypted",
+                        endpoint.as_deref().unwrap_or_default()
+                    ),
+                );
+            }
+        }
         let aws = Aws::new(AwsSettings {
             region: g.region.clone(),
             endpoint_url: g.endpoint_url.clone(),
@@ -92,8 +107,10 @@ impl Session {
         EXIT_ERROR
     }
 
-    fn lock(&self, command: &str) -> Result<StateLock, Exit> {
-        StateLock::acquire(&self.state_path, command).map_err(|e| self.fail(e))
+    fn lock(&self, command: &str) -> Result<Held, Exit> {
+        let lock = StateLock::acquire(&self.state_path, command).map_err(|e| self.fail(e))?;
+        super::signals::holding(Some(StateLock::path_for(&self.state_path)));
+        Ok(Held(lock))
     }
 
     fn load_state(&self) -> Result<StateFile, Exit> {
@@ -147,9 +164,8 @@ impl Session {
     /// Applies `p` with progress lines and Ctrl-C handling, prints the
     /// summary and the outputs, and says whether every step succeeded.
     async fn apply(&mut self, p: &Plan, state: &mut StateFile) -> Result<bool, Exit> {
-        let cancel = Arc::new(AtomicBool::new(false));
-        watch_signals(cancel.clone(), self.color_err);
-        let opts = ApplyOptions { parallel: self.parallel, cancel };
+        let opts = ApplyOptions { parallel: self.parallel, cancel: super::signals::STOP.clone() };
+        let was_graceful = super::signals::graceful(true);
         let started = Instant::now();
         let report = apply::apply(
             p,
@@ -160,8 +176,9 @@ impl Session {
             &opts,
             Arc::new(LinePrinter::new()),
         )
-        .await
-        .map_err(|e| self.fail(e))?;
+        .await;
+        super::signals::graceful(was_graceful);
+        let report = report.map_err(|e| self.fail(e))?;
         self.phases.push(("apply", started.elapsed()));
         print_report(self, &report, started, "Apply");
         if report.ok() && !state.outputs.is_empty() {
@@ -188,6 +205,15 @@ impl Session {
     }
 }
 
+/// A held lock; releasing it also tells the signal handler.
+struct Held(#[allow(dead_code)] StateLock);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        super::signals::holding(None);
+    }
+}
+
 /// Refuses at once when confirmation is needed but cannot be asked for.
 fn needs_terminal(yes: bool, command: &str, color: bool) -> Result<(), Exit> {
     if !yes && !std::io::stdin().is_terminal() {
@@ -208,27 +234,6 @@ fn confirm(question: &str) -> bool {
     line.trim() == "yes"
 }
 
-/// Sets `flag` on the first SIGINT or SIGTERM, so a run stops starting new
-/// work and lets what is in flight finish and be recorded.
-fn watch_signals(flag: Arc<AtomicBool>, color: bool) {
-    tokio::spawn(async move {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = term => {},
-        }
-        flag.store(true, Ordering::SeqCst);
-        output::warn(color, "interrupted: finishing the operations in flight, then stopping");
-    });
-}
-
 fn plan_json(p: &Plan) -> Value {
     let s = p.summary();
     readable(json!({
@@ -245,6 +250,7 @@ fn plan_json(p: &Plan) -> Value {
 /// Runs the command and returns the exit code.
 pub async fn run(cli: Cli) -> Exit {
     let g = cli.global;
+    super::signals::install(use_color(g.color, false));
     let result = match cli.command {
         Command::Preview(a) => preview(&g, a.json, a.refresh, a.detailed_exitcode).await,
         Command::Up(a) => up(&g, a.yes, a.refresh).await,
@@ -411,13 +417,13 @@ async fn destroy(g: &Global, yes: bool) -> Result<Exit, Exit> {
         return Ok(EXIT_ERROR);
     }
     println!();
-    let cancel = Arc::new(AtomicBool::new(false));
-    watch_signals(cancel.clone(), s.color_err);
-    let opts = ApplyOptions { parallel: s.parallel, cancel };
+    let opts = ApplyOptions { parallel: s.parallel, cancel: super::signals::STOP.clone() };
+    let was_graceful = super::signals::graceful(true);
     let started = Instant::now();
-    let report = apply::apply(&p, None, &mut state, &s.state_path, &s.registry, &opts, Arc::new(LinePrinter::new()))
-        .await
-        .map_err(|e| s.fail(e))?;
+    let report =
+        apply::apply(&p, None, &mut state, &s.state_path, &s.registry, &opts, Arc::new(LinePrinter::new())).await;
+    super::signals::graceful(was_graceful);
+    let report = report.map_err(|e| s.fail(e))?;
     s.phases.push(("apply", started.elapsed()));
     print_report(&s, &report, started, "Destroy");
     s.print_stats();
@@ -574,28 +580,10 @@ async fn drift(g: &Global, a: DriftArgs) -> Result<Exit, Exit> {
         .clone()
         .or_else(|| every.map(|_| s.state_path.with_file_name(format!("{}.drift.jsonl", s.stack.name))));
     // SIGINT and SIGTERM end the loop after the current run.
-    let stop = Arc::new(AtomicBool::new(false));
-    let wake = Arc::new(tokio::sync::Notify::new());
     if every.is_some() {
-        let (stop, wake) = (stop.clone(), wake.clone());
-        tokio::spawn(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            let term = async {
-                match term.as_mut() {
-                    Some(t) => {
-                        t.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = term => {},
-            }
-            stop.store(true, Ordering::SeqCst);
-            wake.notify_one();
-        });
+        super::signals::graceful(true);
     }
+    let stop = super::signals::STOP.clone();
     let mut runs = 0u64;
     let mut code;
     loop {
@@ -652,7 +640,7 @@ async fn drift(g: &Global, a: DriftArgs) -> Result<Exit, Exit> {
         }
         tokio::select! {
             _ = tokio::time::sleep(period) => {},
-            _ = wake.notified() => {},
+            _ = super::signals::WAKE.notified() => {},
         }
         if stop.load(Ordering::SeqCst) {
             break;

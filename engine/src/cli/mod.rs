@@ -2,6 +2,7 @@
 
 mod commands;
 mod output;
+mod signals;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -212,7 +213,16 @@ pub enum StateCommand {
 
 /// Parses arguments, runs the command, and returns the exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    // Exit code 2 means "changes present" for `preview --detailed-exitcode`,
+    // so usage errors exit 1 rather than clap's 2.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
