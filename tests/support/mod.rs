@@ -2,6 +2,8 @@
 //! directory per test, and the real `rinfra` binary.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -131,8 +133,9 @@ impl Env {
         self.dir.path().join("stack.yaml")
     }
 
-    /// Runs `rinfra` with the stack, the endpoint and test credentials.
-    pub fn rinfra(&self, args: &[&str]) -> Run {
+    /// A command for `rinfra` with the stack, the endpoint and test
+    /// credentials, for tests that spawn and signal it.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rinfra"));
         cmd.current_dir(self.dir.path())
             .args(args)
@@ -147,7 +150,12 @@ impl Env {
             .env_remove("AWS_ENDPOINT_URL")
             .env_remove("AWS_PROFILE")
             .stdin(Stdio::null());
-        Run::from(cmd.output().expect("run rinfra"))
+        cmd
+    }
+
+    /// Runs `rinfra` with the stack, the endpoint and test credentials.
+    pub fn rinfra(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("run rinfra"))
     }
 
     /// The name of a cloud resource for this test.

@@ -1,0 +1,183 @@
+//! A fault-injecting HTTP proxy between rinfra and LocalStack.
+//!
+//! It parses each HTTP/1.1 request, and with a seeded probability answers
+//! it with a server error or a throttling error, drops the connection, or
+//! delays it; otherwise it forwards the request on a fresh upstream
+//! connection and relays the answer. Faults that fail a request are
+//! injected before the request reaches LocalStack, as a refused connection
+//! or an overloaded front end would.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the proxy saw and did.
+#[derive(Default)]
+pub struct Stats {
+    /// Requests received.
+    pub requests: AtomicU64,
+    /// Faults injected, by kind.
+    pub faults: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Stats {
+    /// Faults injected in all.
+    pub fn injected(&self) -> u64 {
+        self.faults.lock().unwrap().values().sum()
+    }
+}
+
+/// A running proxy.
+pub struct FaultProxy {
+    /// Its URL, to pass as `--endpoint-url`.
+    pub url: String,
+    /// Its counters.
+    pub stats: Arc<Stats>,
+    /// The fault rate in per mille; change it at any time.
+    pub rate: Arc<AtomicU32>,
+}
+
+/// A small deterministic generator (xorshift), so runs are repeatable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Starts a proxy to `upstream` (such as `http://127.0.0.1:4566`) on a
+/// free loopback port, with a fault rate in per mille and a seed.
+pub async fn start(upstream: &str, rate_per_mille: u32, seed: u64) -> FaultProxy {
+    let upstream: SocketAddr = upstream.trim_start_matches("http://").parse().expect("upstream address");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let stats = Arc::new(Stats::default());
+    let rate = Arc::new(AtomicU32::new(rate_per_mille));
+    let rng = Arc::new(Mutex::new(Rng(seed.max(1))));
+    let (s, r) = (stats.clone(), rate.clone());
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            tokio::spawn(serve(conn, upstream, s.clone(), r.clone(), rng.clone()));
+        }
+    });
+    FaultProxy { url, stats, rate }
+}
+
+/// Reads one request (head and body) from `conn`; `None` at end of stream.
+async fn read_request(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Vec<u8>, bool)> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .unwrap_or(0);
+            let total = end + 4 + len;
+            while buf.len() < total {
+                let mut chunk = [0u8; 16384];
+                let n = conn.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let request: Vec<u8> = buf.drain(..total).collect();
+            let cbor = head.contains("rpc-v2-cbor");
+            return Some((request, cbor));
+        }
+        let mut chunk = [0u8; 16384];
+        let n = conn.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The request with `Connection: close`, so the upstream answer ends at EOF.
+fn with_close(request: &[u8]) -> Vec<u8> {
+    let end = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(request.len());
+    let head = String::from_utf8_lossy(&request[..end]);
+    let mut out = String::new();
+    for line in head.split("\r\n") {
+        if !line.to_lowercase().starts_with("connection:") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&request[(end + 4).min(request.len())..]);
+    bytes
+}
+
+fn error_response(status: &str, kind: &str, cbor: bool) -> Vec<u8> {
+    if cbor {
+        // The CBOR protocol's errors need a CBOR body; a bare 5xx is
+        // classified as transient without one.
+        return format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").into_bytes();
+    }
+    let body = format!("{{\"__type\":\"{kind}\",\"message\":\"injected by the test proxy\"}}");
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: {kind}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+async fn serve(
+    mut conn: TcpStream,
+    upstream: SocketAddr,
+    stats: Arc<Stats>,
+    rate: Arc<AtomicU32>,
+    rng: Arc<Mutex<Rng>>,
+) {
+    let mut buf = Vec::new();
+    while let Some((request, cbor)) = read_request(&mut conn, &mut buf).await {
+        stats.requests.fetch_add(1, Ordering::SeqCst);
+        let rate = u64::from(rate.load(Ordering::SeqCst));
+        // At 100% every request fails: a delay would let some through.
+        let kinds = if rate >= 1000 { 3 } else { 4 };
+        let (roll, kind) = {
+            let mut r = rng.lock().unwrap();
+            (r.next() % 1000, r.next() % kinds)
+        };
+        let fault = roll < rate;
+        if fault {
+            let name = ["server-error", "throttling", "dropped", "latency"][kind as usize];
+            *stats.faults.lock().unwrap().entry(name).or_insert(0) += 1;
+            match kind {
+                0 => {
+                    let _ = conn.write_all(&error_response("500 Internal Server Error", "InternalFailure", cbor)).await;
+                    continue;
+                }
+                1 => {
+                    let status = if cbor { "503 Service Unavailable" } else { "400 Bad Request" };
+                    let _ = conn.write_all(&error_response(status, "ThrottlingException", cbor)).await;
+                    continue;
+                }
+                2 => return,
+                _ => tokio::time::sleep(Duration::from_millis(200 + roll % 400)).await,
+            }
+        }
+        let Ok(mut up) = TcpStream::connect(upstream).await else { return };
+        if up.write_all(&with_close(&request)).await.is_err() {
+            return;
+        }
+        let mut answer = Vec::new();
+        if up.read_to_end(&mut answer).await.is_err() {
+            return;
+        }
+        if conn.write_all(&answer).await.is_err() {
+            return;
+        }
+    }
+}
