@@ -278,11 +278,9 @@ async fn imported_resources_show_no_changes() {
     env.rinfra(&["import", "alarm", &env.name("kinesis-alarm")]).expect_code(0);
     env.rinfra(&["import", "alarm", &env.name("kinesis-alarm")]).expect_code(1);
     env.rinfra(&["import", "nothing", "x"]).expect_code(1);
-    let p = env.rinfra(&["preview"]).expect_code(0);
-    // Only the outputs are new; the resources match.
-    assert!(p.stdout.contains("Plan: 0 to create, 0 to update, 0 to replace, 0 to delete."), "{}", p.stdout);
-    env.rinfra(&["up", "--yes"]).expect_code(0);
+    // The import recorded the outputs too: nothing is left to do.
     assert_eq!(env.rinfra(&["preview"]).expect_code(0).stdout.trim(), NO_CHANGES);
+    assert_eq!(env.rinfra(&["output", "kke_kinesis_alarm_name"]).stdout.trim(), env.name("kinesis-alarm"));
     env.rinfra(&["destroy", "--yes"]).expect_code(0);
     assert!(cloud.stream(&env.name("kinesis-stream")).await.is_none());
 }
@@ -297,9 +295,11 @@ async fn options_import_adopts_on_the_first_run() {
             "    options:\n      import: PREFIX-kinesis-stream\n  alarm:\n    type: aws:cloudwatch:MetricAlarm\n    options:\n      import: PREFIX-kinesis-alarm\n",
         );
     env.stack(&with_import);
-    let p = env.rinfra(&["preview"]).expect_code(0);
-    assert!(p.stdout.contains("Plan: 0 to create, 0 to update, 0 to replace, 0 to delete."), "{}", p.stdout);
-    env.rinfra(&["up", "--yes"]).expect_code(0);
+    // The import happens in memory for the preview, outputs and all.
+    assert_eq!(env.rinfra(&["preview"]).expect_code(0).stdout.trim(), NO_CHANGES);
+    assert!(!env.dir.path().join(".rinfra/seed.json").exists(), "a preview writes nothing");
+    let up = env.rinfra(&["up", "--yes"]).expect_code(0);
+    assert!(up.stderr.contains("stream: imported"), "{}", up.stderr);
     assert_eq!(env.rinfra(&["preview"]).expect_code(0).stdout.trim(), NO_CHANGES);
     env.rinfra(&["destroy", "--yes"]).expect_code(0);
 }

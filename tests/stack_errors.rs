@@ -27,7 +27,7 @@ fn run(root: &Path, stack: &str, url: &str, args: &[&str]) -> (i32, String, Stri
     let out = Command::new(env!("CARGO_BIN_EXE_rinfra"))
         .current_dir(root)
         .args(args)
-        .args(["-s", stack, "--endpoint-url", url, "--state", "target/bad-stack-state.json"])
+        .args(["-s", stack, "--endpoint-url", url])
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")
@@ -46,6 +46,12 @@ fn run(root: &Path, stack: &str, url: &str, args: &[&str]) -> (i32, String, Stri
 fn every_bad_stack_gets_a_located_diagnostic_and_no_api_call() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let (url, count) = counting_endpoint();
+    // Every bad stack is named `bad`; a state for it must stay untouched.
+    let state_dir = tempfile::tempdir().unwrap();
+    let state_path = state_dir.path().join("bad.json");
+    let seed = r#"{"version":1,"stack":"bad","serial":0,"lineage":"l","resources":{},"outputs":{},"checksum":""}"#;
+    std::fs::write(&state_path, seed).unwrap();
+    let state_arg = state_path.display().to_string();
     let mut names: Vec<String> = std::fs::read_dir(root.join("tests/bad_stacks"))
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -56,14 +62,15 @@ fn every_bad_stack_gets_a_located_diagnostic_and_no_api_call() {
     for name in &names {
         let stack = format!("tests/bad_stacks/{name}");
         // `up --yes` is the command that would do the most harm.
-        let (code, stdout, stderr) = run(&root, &stack, &url, &["up", "--yes"]);
+        let (code, stdout, stderr) = run(&root, &stack, &url, &["up", "--yes", "--state", &state_arg]);
         assert_eq!(code, 1, "{name} should be refused\n{stdout}\n{stderr}");
         assert!(stdout.is_empty(), "{name}: nothing on stdout, got {stdout}");
         assert!(stderr.contains(&format!("--> {stack}")), "{name}: no location\n{stderr}");
         insta::assert_snapshot!(name.trim_end_matches(".yaml"), stderr);
     }
     assert_eq!(count.load(Ordering::SeqCst), 0, "a bad stack reached the endpoint");
-    assert!(!root.join("target/bad-stack-state.json").exists(), "a bad stack wrote a state");
+    assert_eq!(std::fs::read_to_string(&state_path).unwrap(), seed, "a bad stack touched the state");
+    assert_eq!(std::fs::read_dir(state_dir.path()).unwrap().count(), 1, "no lock, backup or temporary file was left");
 }
 
 #[test]
@@ -81,5 +88,50 @@ fn a_huge_stack_is_refused_before_parsing() {
     let (code, _, stderr) = run(dir.path(), "huge.yaml", &url, &["preview"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("the limit is 4194304 bytes"), "{stderr}");
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn plain_http_to_another_host_is_warned_about() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // `validate` never connects, so no traffic leaves this machine.
+    let (code, _, stderr) = run(&root, "stacks/datacenter.yaml", "http://10.255.0.1:4566", &["validate"]);
+    assert_eq!(code, 0);
+    assert!(stderr.contains("warning: the endpoint http://10.255.0.1:4566 is plain http"), "{stderr}");
+    let (_, _, quiet) = run(&root, "stacks/datacenter.yaml", "http://127.0.0.1:4566", &["validate"]);
+    assert!(!quiet.contains("warning"), "{quiet}");
+}
+
+#[test]
+fn corrupt_states_are_refused_and_left_alone() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let (url, count) = counting_endpoint();
+    let dir = tempfile::tempdir().unwrap();
+    let good =
+        r#"{"version":1,"stack":"datacenter","serial":1,"lineage":"l","resources":{},"outputs":{},"checksum":"x"}"#;
+    // A valid state, checksum and all, of another stack.
+    let other = dir.path().join("other.json");
+    rinfra_state::save(&other, &mut rinfra_state::StateFile::new("xfusion")).unwrap();
+    let foreign = std::fs::read_to_string(&other).unwrap();
+    let cases = [
+        ("truncated", &good[..40], "is not valid"),
+        ("wrong checksum", good, "fails its integrity check"),
+        ("wrong version", &good.replace("\"version\":1", "\"version\":7")[..], "has version 7"),
+        ("another stack", &foreign[..], "belongs to stack `xfusion`"),
+    ];
+    for (what, text, message) in cases {
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, text).unwrap();
+        let state = path.display().to_string();
+        for cmd in [&["up", "--yes"][..], &["preview"], &["destroy", "--yes"], &["state", "verify"]] {
+            let mut args = cmd.to_vec();
+            args.extend(["--state", &state]);
+            let (code, _, stderr) = run(&root, "stacks/datacenter.yaml", &url, &args);
+            assert_eq!(code, 1, "{what}: {stderr}");
+            assert!(stderr.contains(message), "{what}: {stderr}");
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "{what}: the state was written");
+        assert!(!dir.path().join("state.json.bak").exists() && !dir.path().join("state.json.lock").exists());
+    }
     assert_eq!(count.load(Ordering::SeqCst), 0);
 }

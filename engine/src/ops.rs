@@ -269,7 +269,27 @@ pub async fn import(
             retain_on_delete: decl.options.retain_on_delete,
         },
     );
+    record_known_outputs(state, stack, registry);
     Ok(())
+}
+
+/// Records every stack output whose references are all in the state, so
+/// that once everything is imported a preview shows no changes.
+fn record_known_outputs(state: &mut StateFile, stack: &Stack, registry: &Registry) {
+    let attrs = crate::apply::attrs_of(state, registry);
+    let lookup = |res: &str, path: &[String]| -> Option<serde_json::Value> {
+        let mut v = attrs.get(res)?.get(path.first()?)?.clone();
+        for p in &path[1..] {
+            v = v.get(p)?.clone();
+        }
+        Some(v)
+    };
+    let ctx = crate::expr::EvalContext { config: &stack.config, variables: &stack.variables, resource: &lookup };
+    for (name, e) in &stack.outputs {
+        if let Ok(v) = ctx.eval(e) {
+            state.outputs.insert(name.clone(), v);
+        }
+    }
 }
 
 /// Imports every resource whose `options.import` names an id and that the

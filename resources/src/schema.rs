@@ -213,7 +213,11 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
         let c_l = c.to_lowercase();
         // A prefix of a longer name ("retention" for "retentionPeriod")
         // is as likely a slip as a typo.
-        let d = if word_l.len() >= 4 && c_l.starts_with(&word_l) { 1 } else { levenshtein(&word_l, &c_l) };
+        let d = if word_l.len() >= 4 && (c_l.starts_with(&word_l) || c_l.ends_with(&word_l)) {
+            1
+        } else {
+            levenshtein(&word_l, &c_l)
+        };
         let limit = (word.len().max(c.len()) / 3).max(1);
         if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
@@ -298,7 +302,14 @@ pub fn validate_props(properties: &[Property], props: &Map<String, Value>, path:
             }
         }
     }
-    for prop in properties.iter().filter(|p| p.required) {
+    // A required property that an unknown key was suggested for is the
+    // same mistake; report it once, at the key.
+    let suggested: Vec<&str> = props
+        .keys()
+        .filter(|k| !properties.iter().any(|p| p.name == k.as_str()))
+        .filter_map(|k| did_you_mean(k, properties.iter().map(|p| p.name)))
+        .collect();
+    for prop in properties.iter().filter(|p| p.required && !suggested.contains(&p.name)) {
         if !props.contains_key(prop.name) {
             out.push(Violation::new(
                 path.to_vec(),

@@ -75,6 +75,18 @@ pub enum StateError {
         /// The stack being operated on.
         expected: String,
     },
+    /// The file on disk was replaced by a state of another lineage.
+    #[error(
+        "state file {path} now has lineage {found}, not {expected}: it was replaced by another state while rinfra ran; nothing was written. Check which state is right before running again"
+    )]
+    ForeignLineage {
+        /// The file involved.
+        path: PathBuf,
+        /// The lineage now on disk.
+        found: String,
+        /// The lineage of the state being written.
+        expected: String,
+    },
     /// Another process holds the lock.
     #[error(
         "state {path} is locked by pid {} on {} ({}) since {}; wait for it to finish, or run `rinfra unlock --force` if it is gone{}",

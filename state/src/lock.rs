@@ -122,6 +122,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("s.json");
         let first = StateLock::acquire(&state, "up").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(StateLock::path_for(&state)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
         match StateLock::acquire(&state, "up") {
             Err(StateError::Locked { holder, stale, .. }) => {
                 assert_eq!(holder.pid, std::process::id());

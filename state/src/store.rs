@@ -91,6 +91,19 @@ pub fn save(path: &Path, state: &mut StateFile) -> Result<()> {
 
     if path.exists() {
         let previous = fs::read(path).map_err(io("read", path))?;
+        // Never overwrite another stack's history: if the file on disk now
+        // has a different lineage (it was swapped while we ran), stop.
+        let on_disk = serde_json::from_slice::<serde_json::Value>(&previous)
+            .ok()
+            .and_then(|v| v.get("lineage").and_then(|l| l.as_str()).map(str::to_string));
+        if let Some(lineage) = on_disk.filter(|l| *l != state.lineage) {
+            state.serial -= 1;
+            return Err(StateError::ForeignLineage {
+                path: path.to_path_buf(),
+                found: lineage,
+                expected: state.lineage.clone(),
+            });
+        }
         write_synced(&backup_path(path), &previous)?;
     }
     let mut tmp_name = path.as_os_str().to_owned();
@@ -160,6 +173,20 @@ mod tests {
         assert!(matches!(load(&path, "demo"), Err(StateError::Corrupt { .. })));
         fs::write(&path, text.replace("\"version\": 1", "\"version\": 9")).unwrap();
         assert!(matches!(load(&path, "demo"), Err(StateError::Version { found: 9, .. })));
+    }
+
+    #[test]
+    fn a_state_with_a_foreign_lineage_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut ours = StateFile::new("demo");
+        save(&path, &mut ours).unwrap();
+        let mut theirs = StateFile::new("demo");
+        save(&dir.path().join("other.json"), &mut theirs).unwrap();
+        fs::copy(dir.path().join("other.json"), &path).unwrap();
+        let before = fs::read(&path).unwrap();
+        assert!(matches!(save(&path, &mut ours), Err(StateError::ForeignLineage { .. })));
+        assert_eq!(fs::read(&path).unwrap(), before);
     }
 
     #[test]

@@ -491,7 +491,10 @@ fn unlock(g: &Global, force: bool) -> Result<Exit, Exit> {
 
 fn state_verify(g: &Global) -> Result<Exit, Exit> {
     let s = Session::open(g)?;
-    let st = rinfra_state::verify(&s.state_path).map_err(|e| s.fail(e))?;
+    // Integrity, version, and that the state belongs to this stack.
+    let Some(st) = rinfra_state::load(&s.state_path, &s.stack.name).map_err(|e| s.fail(e))? else {
+        return Err(s.fail(format!("there is no state at {}", s.state_path.display())));
+    };
     println!(
         "{} is valid: stack `{}`, serial {}, lineage {}, {} resources.",
         s.state_path.display(),
