@@ -231,8 +231,9 @@ pub async fn apply(
                     ready.push((i, false));
                 }
             }
+            let mut batch = Vec::new();
             for (i, second_half) in ready {
-                if set.len() >= parallel || fatal.is_some() {
+                if set.len() + batch.len() >= parallel || fatal.is_some() {
                     if second_half {
                         replace_second_half.push(i);
                     }
@@ -261,71 +262,93 @@ pub async fn apply(
                         continue;
                     }
                 };
-                // Record the intent before the call, so a crash during it
-                // can be reconciled on the next run.
-                if let Some(p) = &task.pending {
-                    state.pending.retain(|q| q.resource != p.resource);
-                    state.pending.push(p.clone());
-                    if let Err(e) = rinfra_state::save(state_path, state) {
-                        fatal = Some(e);
-                        continue;
+                batch.push((i, task, provider));
+            }
+            // Record the intent of every call about to start, with one
+            // save, so a crash during any of them can be reconciled.
+            if batch.iter().any(|(_, t, _)| t.pending.is_some()) {
+                for (_, t, _) in &batch {
+                    if let Some(p) = &t.pending {
+                        state.pending.retain(|q| q.resource != p.resource);
+                        state.pending.push(p.clone());
                     }
                 }
-                let progress = StepProgress { name: step.name.clone(), observer: observer.clone() };
+                if let Err(e) = rinfra_state::save(state_path, state) {
+                    // Nothing of this batch has started; say so and stop.
+                    for (i, _, _) in batch.drain(..) {
+                        started[i] = false;
+                    }
+                    fatal = Some(e);
+                }
+            }
+            for (i, task, provider) in batch.drain(..) {
+                let progress = StepProgress { name: steps[i].name.clone(), observer: observer.clone() };
                 set.spawn(async move { (i, task.run(provider, progress).await) });
             }
         }
-        let Some(joined) = set.join_next().await else { break };
-        let (i, result) = match joined {
-            Ok(x) => x,
-            Err(e) => {
-                // A panicking provider is a bug; report it like a failure.
-                report.failures.push(Failure { name: "?".into(), op: Op::Same, error: format!("task failed: {e}") });
-                continue;
-            }
-        };
-        let step = steps[i];
-        state.pending.retain(|p| p.resource != step.name);
-        match result {
-            Ok(Outcome::ReplaceDeleted) => {
-                state.resources.remove(&step.name);
-                if fatal.is_none() && !options.cancel.load(Ordering::SeqCst) {
-                    replace_second_half.push(i);
+        let Some(first) = set.join_next().await else { break };
+        // Take every other task that has finished too, and save once.
+        let mut finished_now = vec![first];
+        while let Some(more) = set.try_join_next() {
+            finished_now.push(more);
+        }
+        for joined in finished_now {
+            let (i, result) = match joined {
+                Ok(x) => x,
+                Err(e) => {
+                    // A panicking provider is a bug; report it like a failure.
+                    report.failures.push(Failure {
+                        name: "?".into(),
+                        op: Op::Same,
+                        error: format!("task failed: {e}"),
+                    });
+                    continue;
                 }
+            };
+            let step = steps[i];
+            state.pending.retain(|p| p.resource != step.name);
+            match result {
+                Ok(Outcome::ReplaceDeleted) => {
+                    state.resources.remove(&step.name);
+                    if fatal.is_none() && !options.cancel.load(Ordering::SeqCst) {
+                        replace_second_half.push(i);
+                    }
+                }
+                Ok(outcome) => {
+                    record(state, stack, step, outcome);
+                    finished[i] = true;
+                    let elapsed = start_times[i].map(|t| t.elapsed()).unwrap_or_default();
+                    observer.event(Event::Done { name: step.name.clone(), op: step.op, elapsed });
+                    report.done.push((step.name.clone(), step.op, elapsed));
+                }
+                Err(ProviderError::Partial { id, outputs, source }) => {
+                    // The resource exists but is not fully configured: record
+                    // what the cloud really holds, so nothing is orphaned and
+                    // the next plan shows what is left to do.
+                    let desired = stack
+                        .and_then(|s| eval_inputs(s, &step.name, &attrs_of(state, registry)).ok())
+                        .unwrap_or_default();
+                    let provider = registry.get(&step.type_).cloned();
+                    let observed = match provider {
+                        Some(p) => observe_partial(p.as_ref(), &id, &desired).await,
+                        None => None,
+                    };
+                    let (inputs, outs) = match observed {
+                        Some(o) => (o.inputs, attributes(&outputs, &o.outputs)),
+                        None => (
+                            desired
+                                .iter()
+                                .filter(|(k, _)| k.as_str() == "name")
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect(),
+                            outputs,
+                        ),
+                    };
+                    record(state, stack, step, Outcome::Created(Created { id, outputs: outs }, inputs));
+                    fail(&mut report, step, source.to_string());
+                }
+                Err(e) => fail(&mut report, step, e.to_string()),
             }
-            Ok(outcome) => {
-                record(state, stack, step, outcome);
-                finished[i] = true;
-                let elapsed = start_times[i].map(|t| t.elapsed()).unwrap_or_default();
-                observer.event(Event::Done { name: step.name.clone(), op: step.op, elapsed });
-                report.done.push((step.name.clone(), step.op, elapsed));
-            }
-            Err(ProviderError::Partial { id, outputs, source }) => {
-                // The resource exists but is not fully configured: record
-                // what the cloud really holds, so nothing is orphaned and
-                // the next plan shows what is left to do.
-                let desired =
-                    stack.and_then(|s| eval_inputs(s, &step.name, &attrs_of(state, registry)).ok()).unwrap_or_default();
-                let provider = registry.get(&step.type_).cloned();
-                let observed = match provider {
-                    Some(p) => observe_partial(p.as_ref(), &id, &desired).await,
-                    None => None,
-                };
-                let (inputs, outs) = match observed {
-                    Some(o) => (o.inputs, attributes(&outputs, &o.outputs)),
-                    None => (
-                        desired
-                            .iter()
-                            .filter(|(k, _)| k.as_str() == "name")
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect(),
-                        outputs,
-                    ),
-                };
-                record(state, stack, step, Outcome::Created(Created { id, outputs: outs }, inputs));
-                fail(&mut report, step, source.to_string());
-            }
-            Err(e) => fail(&mut report, step, e.to_string()),
         }
         if let Err(e) = rinfra_state::save(state_path, state) {
             fatal.get_or_insert(e);

@@ -19,6 +19,9 @@ use tokio::sync::OnceCell;
 /// Where and how to reach AWS, as given on the command line.
 #[derive(Debug, Clone, Default)]
 pub struct AwsSettings {
+    /// Calls per second by operation (`kinesis:CreateStream`), replacing
+    /// the defaults; a rate of 0 lifts the limit.
+    pub rates: BTreeMap<String, f64>,
     /// The region; when absent the standard environment and profile chain
     /// decides, and `us-east-1` is the last resort.
     pub region: Option<String>,
@@ -77,6 +80,93 @@ impl Intercept for CountCalls {
     }
 }
 
+/// AWS's documented per-account request quotas, in calls per second, for
+/// the operations rinfra makes. Staying under them keeps a large stack from
+/// being throttled, which costs far more in retries and backoff.
+pub const DEFAULT_RATES: &[(&str, f64)] = &[
+    ("kinesis:DescribeStreamSummary", 20.0),
+    ("kinesis:CreateStream", 5.0),
+    ("kinesis:DeleteStream", 5.0),
+    ("kinesis:AddTagsToStream", 5.0),
+    ("kinesis:RemoveTagsFromStream", 5.0),
+    ("kinesis:ListTagsForStream", 5.0),
+    ("kinesis:IncreaseStreamRetentionPeriod", 5.0),
+    ("kinesis:DecreaseStreamRetentionPeriod", 5.0),
+    ("kinesis:EnableEnhancedMonitoring", 5.0),
+    ("kinesis:DisableEnhancedMonitoring", 5.0),
+    ("kinesis:UpdateShardCount", 5.0),
+    ("kinesis:UpdateStreamMode", 5.0),
+    ("kinesis:StartStreamEncryption", 5.0),
+    ("kinesis:StopStreamEncryption", 5.0),
+    ("cloudwatch:DescribeAlarms", 9.0),
+    ("cloudwatch:PutMetricAlarm", 3.0),
+    ("cloudwatch:DeleteAlarms", 3.0),
+    ("cloudwatch:ListTagsForResource", 10.0),
+    ("cloudwatch:TagResource", 10.0),
+    ("cloudwatch:UntagResource", 10.0),
+];
+
+/// How much looser the limits are against an endpoint on this machine,
+/// where the account quotas do not apply.
+pub const LOCAL_RATE_FACTOR: f64 = 50.0;
+
+#[derive(Debug)]
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    last: tokio::time::Instant,
+}
+
+/// Client-side token buckets, one per operation. A bucket holds one
+/// second of calls, so short bursts go out at once.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    buckets: Mutex<BTreeMap<String, Bucket>>,
+}
+
+impl RateLimiter {
+    /// Buckets for the default rates, overridden by `rates`, scaled by
+    /// `factor`. A rate of 0 means no limit.
+    pub fn new(rates: &BTreeMap<String, f64>, factor: f64) -> Self {
+        let mut all: BTreeMap<String, f64> = DEFAULT_RATES.iter().map(|(k, v)| (k.to_string(), v * factor)).collect();
+        all.extend(rates.iter().map(|(k, v)| (k.clone(), *v)));
+        let now = tokio::time::Instant::now();
+        let buckets = all
+            .into_iter()
+            .filter(|(_, r)| *r > 0.0)
+            .map(|(k, rate)| (k, Bucket { rate, tokens: rate.max(1.0), last: now }))
+            .collect();
+        RateLimiter { buckets: Mutex::new(buckets) }
+    }
+
+    /// Waits until a call of `operation` may go out.
+    pub async fn acquire(&self, operation: &str) {
+        loop {
+            let wait = {
+                let Ok(mut buckets) = self.buckets.lock() else { return };
+                let Some(b) = buckets.get_mut(operation) else { return };
+                let now = tokio::time::Instant::now();
+                b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * b.rate).min(b.rate.max(1.0));
+                b.last = now;
+                if b.tokens >= 1.0 {
+                    b.tokens -= 1.0;
+                    return;
+                }
+                Duration::from_secs_f64((1.0 - b.tokens) / b.rate)
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Whether `url` points at this machine.
+pub fn is_local_endpoint(url: &str) -> bool {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    let name = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host).trim_matches(['[', ']']);
+    name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Lazily built AWS clients shared by every provider.
 ///
 /// Nothing is loaded and no connection is made until a provider makes its
@@ -88,18 +178,28 @@ pub struct Aws {
     kinesis: OnceCell<aws_sdk_kinesis::Client>,
     cloudwatch: OnceCell<aws_sdk_cloudwatch::Client>,
     stats: Arc<CallStats>,
+    limiter: RateLimiter,
 }
 
 impl Aws {
     /// Prepares clients for `settings` without touching the network.
     pub fn new(settings: AwsSettings) -> Arc<Aws> {
+        let endpoint = settings.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        let factor = if endpoint.as_deref().is_some_and(is_local_endpoint) { LOCAL_RATE_FACTOR } else { 1.0 };
+        let limiter = RateLimiter::new(&settings.rates, factor);
         Arc::new(Aws {
+            limiter,
             settings,
             config: OnceCell::new(),
             kinesis: OnceCell::new(),
             cloudwatch: OnceCell::new(),
             stats: Arc::new(CallStats::default()),
         })
+    }
+
+    /// Waits until the client-side rate limit lets `operation` go out.
+    pub async fn limit(&self, operation: &str) {
+        self.limiter.acquire(operation).await;
     }
 
     /// The call counter.
@@ -224,5 +324,37 @@ impl WaitPolicy {
     /// The delay after `delay`, grown by half, capped at `max`.
     pub fn next(&self, delay: Duration) -> Duration {
         (delay + delay / 2).min(self.max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bucket_lets_a_burst_through_then_paces_calls() {
+        let limiter = RateLimiter::new(&BTreeMap::from([("x:Op".to_string(), 5.0)]), 1.0);
+        let start = tokio::time::Instant::now();
+        for _ in 0..5 {
+            limiter.acquire("x:Op").await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "one second of calls goes out at once");
+        for _ in 0..5 {
+            limiter.acquire("x:Op").await;
+        }
+        let paced = start.elapsed();
+        assert!(paced >= Duration::from_millis(990) && paced <= Duration::from_millis(1100), "{paced:?}");
+        let other = tokio::time::Instant::now();
+        limiter.acquire("x:Unlimited").await;
+        assert_eq!(other.elapsed(), Duration::ZERO);
+    }
+
+    #[test]
+    fn loopback_endpoints_are_recognised() {
+        assert!(is_local_endpoint("http://127.0.0.1:4566"));
+        assert!(is_local_endpoint("http://localhost:4566/"));
+        assert!(is_local_endpoint("http://[::1]:4566"));
+        assert!(!is_local_endpoint("https://kinesis.us-east-1.amazonaws.com"));
+        assert!(!is_local_endpoint("http://10.0.0.1:4566"));
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The type token.
 pub const TOKEN: &str = "aws:kinesis:Stream";
@@ -165,7 +165,10 @@ impl KinesisStream {
     /// Reads one stream, or `None` when it does not exist or is being deleted.
     async fn read_one(&self, req: &ReadRequest) -> ProviderResult<Option<Observed>> {
         let client = self.aws.kinesis().await;
-        let out = match client.describe_stream_summary().stream_name(&req.id).send().await {
+        let out = match {
+            self.aws.limit("kinesis:DescribeStreamSummary").await;
+            client.describe_stream_summary().stream_name(&req.id).send().await
+        } {
             Ok(o) => o,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
             Err(e) => return Err(api("DescribeStreamSummary", &e)),
@@ -219,6 +222,7 @@ impl KinesisStream {
         let mut tags = BTreeMap::new();
         let mut start: Option<String> = None;
         loop {
+            self.aws.limit("kinesis:ListTagsForStream").await;
             let out = client
                 .list_tags_for_stream()
                 .stream_name(name)
@@ -245,6 +249,7 @@ impl KinesisStream {
         let mut delay = self.wait.first;
         let mut said = false;
         loop {
+            self.aws.limit("kinesis:DescribeStreamSummary").await;
             match client.describe_stream_summary().stream_name(name).send().await {
                 Ok(out) => {
                     if let Some(s) = out.stream_description_summary() {
@@ -292,6 +297,7 @@ impl KinesisStream {
         let mut delay = self.wait.first;
         progress.status("waiting for the stream to be deleted");
         loop {
+            self.aws.limit("kinesis:DescribeStreamSummary").await;
             match client.describe_stream_summary().stream_name(name).send().await {
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(()),
                 Err(e) => return Err(api("DescribeStreamSummary", &e)),
@@ -326,12 +332,12 @@ impl KinesisStream {
     {
         let mut tries = 0;
         loop {
+            self.aws.limit(&format!("kinesis:{operation}")).await;
             match call().await {
                 Ok(v) => return Ok(v),
                 Err(e) if is_in_use(&e) && tries < 10 => {
                     tries += 1;
                     self.wait_active(name, progress).await?;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => return Err(api(operation, &e)),
             }
@@ -613,7 +619,10 @@ impl Provider for KinesisStream {
     }
 
     async fn read(&self, requests: &[ReadRequest]) -> Vec<ProviderResult<Option<Observed>>> {
-        futures::future::join_all(requests.iter().map(|r| self.read_one(r))).await
+        use futures::StreamExt;
+        // Many reads at once, in order, but not thousands of connections.
+        let reads: Vec<_> = requests.iter().map(|r| self.read_one(r)).collect();
+        futures::stream::iter(reads).buffered(64).collect().await
     }
 
     async fn create(&self, props: &Props, progress: &dyn Progress) -> ProviderResult<Created> {
@@ -629,6 +638,7 @@ impl Provider for KinesisStream {
         if mode == "PROVISIONED" {
             req = req.set_shard_count(int_prop(props, "shardCount"));
         }
+        self.aws.limit("kinesis:CreateStream").await;
         match req.clone().send().await {
             Ok(_) => {}
             Err(e) if is_in_use(&e) => {
@@ -640,6 +650,7 @@ impl Provider for KinesisStream {
                     return Err(ProviderError::AlreadyExists { kind: "Kinesis stream", name });
                 }
                 self.wait_gone(&name, progress).await?;
+                self.aws.limit("kinesis:CreateStream").await;
                 req.send().await.map_err(|e| api("CreateStream", &e))?;
             }
             Err(e) => return Err(api("CreateStream", &e)),

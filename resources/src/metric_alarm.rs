@@ -206,6 +206,7 @@ impl MetricAlarmProvider {
         let mut found = BTreeMap::new();
         let mut token: Option<String> = None;
         loop {
+            self.aws.limit("cloudwatch:DescribeAlarms").await;
             let out = client
                 .describe_alarms()
                 .set_alarm_names(Some(names.to_vec()))
@@ -228,6 +229,7 @@ impl MetricAlarmProvider {
 
     async fn read_tags(&self, arn: &str) -> ProviderResult<BTreeMap<String, String>> {
         let client = self.aws.cloudwatch().await;
+        self.aws.limit("cloudwatch:ListTagsForResource").await;
         let out = client
             .list_tags_for_resource()
             .resource_arn(arn)
@@ -279,6 +281,7 @@ impl MetricAlarmProvider {
                 req = req.set_tags(Some(tags));
             }
         }
+        self.aws.limit("cloudwatch:PutMetricAlarm").await;
         req.send().await.map_err(|e| api("PutMetricAlarm", &e))?;
         Ok(())
     }
@@ -499,6 +502,7 @@ impl Provider for MetricAlarmProvider {
             let (from, to) = (string_map(old, "tags"), string_map(new, "tags"));
             let removed: Vec<String> = from.keys().filter(|k| !to.contains_key(*k)).cloned().collect();
             if !removed.is_empty() {
+                self.aws.limit("cloudwatch:UntagResource").await;
                 client
                     .untag_resource()
                     .resource_arn(&arn)
@@ -512,6 +516,7 @@ impl Provider for MetricAlarmProvider {
                 added.push(Tag::builder().key(k).value(v).build());
             }
             if !added.is_empty() {
+                self.aws.limit("cloudwatch:TagResource").await;
                 client
                     .tag_resource()
                     .resource_arn(&arn)
@@ -529,6 +534,7 @@ impl Provider for MetricAlarmProvider {
         progress.status("deleting");
         // DeleteAlarms succeeds for names that do not exist, so a delete
         // that is retried after a crash is harmless.
+        self.aws.limit("cloudwatch:DeleteAlarms").await;
         client.delete_alarms().alarm_names(id).send().await.map_err(|e| api("DeleteAlarms", &e))?;
         Ok(())
     }

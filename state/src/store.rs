@@ -90,13 +90,10 @@ pub fn save(path: &Path, state: &mut StateFile) -> Result<()> {
     bytes.push(b'\n');
 
     if path.exists() {
-        let previous = fs::read(path).map_err(io("read", path))?;
         // Never overwrite another stack's history: if the file on disk now
-        // has a different lineage (it was swapped while we ran), stop.
-        let on_disk = serde_json::from_slice::<serde_json::Value>(&previous)
-            .ok()
-            .and_then(|v| v.get("lineage").and_then(|l| l.as_str()).map(str::to_string));
-        if let Some(lineage) = on_disk.filter(|l| *l != state.lineage) {
+        // has a different lineage (it was swapped while we ran), stop. The
+        // lineage is near the top, so only the head is read.
+        if let Some(lineage) = lineage_on_disk(path)?.filter(|l| *l != state.lineage) {
             state.serial -= 1;
             return Err(StateError::ForeignLineage {
                 path: path.to_path_buf(),
@@ -104,7 +101,15 @@ pub fn save(path: &Path, state: &mut StateFile) -> Result<()> {
                 expected: state.lineage.clone(),
             });
         }
-        write_synced(&backup_path(path), &previous)?;
+        // The backup is a second name for the previous file, not a copy:
+        // after the rename below it is the only name left for it.
+        let bak = backup_path(path);
+        let mut bak_tmp = bak.as_os_str().to_owned();
+        bak_tmp.push(format!(".tmp.{}", std::process::id()));
+        let bak_tmp = PathBuf::from(bak_tmp);
+        let _ = fs::remove_file(&bak_tmp);
+        fs::hard_link(path, &bak_tmp).map_err(io("back up", path))?;
+        fs::rename(&bak_tmp, &bak).map_err(io("back up", path))?;
     }
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(format!(".tmp.{}", std::process::id()));
@@ -116,6 +121,20 @@ pub fn save(path: &Path, state: &mut StateFile) -> Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// The lineage recorded in the file at `path`, read from its first bytes.
+fn lineage_on_disk(path: &Path) -> Result<Option<String>> {
+    use std::io::Read;
+    let mut head = vec![0u8; 4096];
+    let mut f = File::open(path).map_err(io("read", path))?;
+    let n = f.read(&mut head).map_err(io("read", path))?;
+    let text = String::from_utf8_lossy(&head[..n]);
+    Ok(text.split_once("\"lineage\"").and_then(|(_, rest)| {
+        let start = rest.find('"')? + 1;
+        let len = rest[start..].find('"')?;
+        Some(rest[start..start + len].to_string())
+    }))
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -56,21 +56,30 @@ impl Session {
             }
         }
         let endpoint = g.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
-        if let Some(host) = endpoint.as_deref().and_then(|e| e.strip_prefix("http://")) {
-            let host = host.split(['/', '?']).next().unwrap_or_default();
-            let name = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host).trim_matches(['[', ']']);
-            let loopback = name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-            if !loopback {
-                output::warn(
-                    color_err,
-                    &format!(
-                        "the endpoint {} is plain http to a host that is not this machine; requests and their signatures travel unencrypted",
-                        endpoint.as_deref().unwrap_or_default()
-                    ),
-                );
+        if let Some(e) =
+            endpoint.as_deref().filter(|e| e.starts_with("http://") && !rinfra_resources::aws::is_local_endpoint(e))
+        {
+            output::warn(
+                color_err,
+                &format!(
+                    "the endpoint {e} is plain http to a host that is not this machine; requests and their signatures travel unencrypted"
+                ),
+            );
+        }
+        let mut rates = BTreeMap::new();
+        for kv in &g.api_rate {
+            match kv.split_once('=').map(|(k, v)| (k, v.parse::<f64>())) {
+                Some((k, Ok(v))) if v >= 0.0 && k.contains(':') => {
+                    rates.insert(k.to_string(), v);
+                }
+                _ => {
+                    output::error(color_err, &format!("--api-rate `{kv}` must be SERVICE:Operation=CALLS_PER_SECOND"));
+                    return Err(EXIT_ERROR);
+                }
             }
         }
         let aws = Aws::new(AwsSettings {
+            rates,
             region: g.region.clone(),
             endpoint_url: g.endpoint_url.clone(),
             profile: g.profile.clone(),

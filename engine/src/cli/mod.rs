@@ -63,6 +63,11 @@ pub struct Global {
     /// Print time per phase and API calls per operation to stderr.
     #[arg(long, global = true)]
     stats: bool,
+    /// Client-side limit for one API, in calls per second, such as
+    /// `kinesis:CreateStream=5`; 0 lifts it (repeatable). Defaults follow
+    /// AWS's account quotas, 50 times looser against a loopback endpoint.
+    #[arg(long = "api-rate", global = true, value_name = "OP=N")]
+    api_rate: Vec<String>,
 }
 
 /// When to colour output.
