@@ -165,10 +165,8 @@ impl KinesisStream {
     /// Reads one stream, or `None` when it does not exist or is being deleted.
     async fn read_one(&self, req: &ReadRequest) -> ProviderResult<Option<Observed>> {
         let client = self.aws.kinesis().await;
-        let out = match {
-            self.aws.limit("kinesis:DescribeStreamSummary").await;
-            client.describe_stream_summary().stream_name(&req.id).send().await
-        } {
+        self.aws.limit("kinesis:DescribeStreamSummary").await;
+        let out = match client.describe_stream_summary().stream_name(&req.id).send().await {
             Ok(o) => o,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
             Err(e) => return Err(api("DescribeStreamSummary", &e)),
