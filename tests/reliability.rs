@@ -173,8 +173,12 @@ async fn sigkill_at_random_moments_never_orphans_a_resource() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let delay = Duration::from_millis(seed % 2500);
-        let command = if trial % 3 == 2 { "destroy" } else { "up" };
+        // Every trial interrupts real work: an `up` from nothing, or a
+        // `destroy` of everything, killed somewhere inside its duration.
+        let command = if trial % 2 == 0 { "up" } else { "destroy" };
+        let setup = if command == "up" { "destroy" } else { "up" };
+        env.rinfra(&[setup, "--yes"]).expect_code(0);
+        let delay = Duration::from_millis(seed % 1200);
         let child = env.command(&[command, "--yes"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         std::thread::sleep(delay);
         kill(&child, libc::SIGKILL);
@@ -194,6 +198,8 @@ async fn sigkill_at_random_moments_never_orphans_a_resource() {
         assert_eq!(up.code, 0, "trial {trial} ({command} killed after {delay:?}):\n{}\n{}", up.stdout, up.stderr);
         assert_converged(&env, &cloud, 2).await;
     }
+    let killed = outcomes.get("killed").copied().unwrap_or(0);
+    assert!(u64::from(killed) * 4 >= trials, "too few trials interrupted anything: {outcomes:?}");
     eprintln!("kill test: {trials} trials, {outcomes:?}");
     env.rinfra(&["destroy", "--yes"]).expect_code(0);
 }

@@ -36,6 +36,10 @@ const METRICS_AND_ALL: &[&str] = &[
     "WriteProvisionedThroughputExceeded",
 ];
 
+/// Kinesis lets an account have at most this many streams in CREATING at
+/// once, and answers LimitExceededException beyond it.
+const CREATING_AT_ONCE: usize = 5;
+
 /// Kinesis accepts at most this many tags in one AddTagsToStream call.
 const TAGS_PER_CALL: usize = 10;
 
@@ -106,12 +110,18 @@ pub struct KinesisStream {
     aws: Arc<Aws>,
     schema: ResourceSchema,
     wait: WaitPolicy,
+    creating: tokio::sync::Semaphore,
 }
 
 impl KinesisStream {
     /// A provider that talks to AWS through `aws`.
     pub fn new(aws: Arc<Aws>) -> Self {
-        KinesisStream { aws, schema: schema(), wait: WaitPolicy::default() }
+        KinesisStream {
+            aws,
+            schema: schema(),
+            wait: WaitPolicy::default(),
+            creating: tokio::sync::Semaphore::new(CREATING_AT_ONCE),
+        }
     }
 }
 
@@ -636,6 +646,9 @@ impl Provider for KinesisStream {
         if mode == "PROVISIONED" {
             req = req.set_shard_count(int_prop(props, "shardCount"));
         }
+        // Hold a place among the streams being created until this one is
+        // ACTIVE, rather than be refused and retried with backoff.
+        let permit = self.creating.acquire().await.map_err(|e| ProviderError::Invalid(e.to_string()))?;
         self.aws.limit("kinesis:CreateStream").await;
         match req.clone().send().await {
             Ok(_) => {}
@@ -663,6 +676,7 @@ impl Provider for KinesisStream {
             ProviderError::Partial { id: name.clone(), outputs, source: Box::new(e) }
         };
         let arn = self.wait_active(&name, progress).await.map_err(|e| partial(None, e))?;
+        drop(permit);
         // Compare against what CreateStream leaves behind, so only the
         // remaining differences cost a call.
         let mut base = Props::from([
