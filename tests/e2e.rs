@@ -5,8 +5,7 @@
 
 mod support;
 
-use std::io::Read;
-use support::{Cloud, Env, SEED};
+use support::{Cloud, Env, SEED, counting_endpoint};
 
 const NO_CHANGES: &str = "No changes. Your infrastructure matches the configuration.";
 
@@ -288,23 +287,7 @@ async fn drift_in_retention_and_threshold_is_shown_and_reverted() {
         .await
         .unwrap();
     cloud.wait_active(&stream).await;
-    let a = cloud.alarm(&alarm).await.unwrap();
-    cloud
-        .cloudwatch
-        .put_metric_alarm()
-        .alarm_name(&alarm)
-        .set_comparison_operator(a.comparison_operator().cloned())
-        .set_evaluation_periods(a.evaluation_periods())
-        .set_metric_name(a.metric_name().map(str::to_string))
-        .set_namespace(a.namespace().map(str::to_string))
-        .set_period(a.period())
-        .set_statistic(a.statistic().cloned())
-        .threshold(5.0)
-        .set_treat_missing_data(a.treat_missing_data().map(str::to_string))
-        .set_dimensions(Some(a.dimensions().to_vec()))
-        .send()
-        .await
-        .unwrap();
+    cloud.set_threshold(&alarm, 5.0).await;
 
     let p = env.rinfra(&["preview", "--detailed-exitcode"]).expect_code(2);
     assert!(p.stdout.contains("Objects have changed outside of rinfra"), "{}", p.stdout);
@@ -409,23 +392,6 @@ async fn create_never_takes_over_an_existing_alarm() {
     env.rinfra(&["destroy", "--yes"]).expect_code(0);
     assert!(cloud.alarm(&alarm).await.is_some(), "destroy leaves the foreign alarm alone");
     cloud.cloudwatch.delete_alarms().alarm_names(&alarm).send().await.unwrap();
-}
-
-/// Accepts connections on a loopback port and counts them, standing in for
-/// a cloud that must not be called.
-fn counting_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let c = count.clone();
-    std::thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf);
-        }
-    });
-    (url, count)
 }
 
 #[test]

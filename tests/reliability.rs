@@ -24,12 +24,10 @@ fn pairs(n: usize) -> String {
     s
 }
 
-/// Checks that the cloud holds exactly the stack's resources and that the
-/// state records each of them once, with its real id.
-async fn assert_converged(env: &Env, cloud: &Cloud, n: usize) {
-    let want_streams: BTreeSet<String> = (0..n).map(|i| env.name(&format!("s{i}"))).collect();
-    let want_alarms: BTreeSet<String> = (0..n).map(|i| env.name(&format!("a{i}"))).collect();
-    let streams: BTreeSet<String> = cloud
+/// The streams and the alarms in the cloud whose names carry this test's prefix.
+async fn in_cloud(env: &Env, cloud: &Cloud) -> (BTreeSet<String>, BTreeSet<String>) {
+    let prefix = format!("{}-", env.prefix);
+    let streams = cloud
         .kinesis
         .list_streams()
         .limit(1000)
@@ -38,14 +36,13 @@ async fn assert_converged(env: &Env, cloud: &Cloud, n: usize) {
         .unwrap()
         .stream_names()
         .iter()
-        .filter(|s| s.starts_with(&format!("{}-", env.prefix)))
+        .filter(|s| s.starts_with(&prefix))
         .cloned()
         .collect();
-    assert_eq!(streams, want_streams, "no orphaned or missing stream");
-    let alarms: BTreeSet<String> = cloud
+    let alarms = cloud
         .cloudwatch
         .describe_alarms()
-        .alarm_name_prefix(format!("{}-", env.prefix))
+        .alarm_name_prefix(&prefix)
         .send()
         .await
         .unwrap()
@@ -53,6 +50,16 @@ async fn assert_converged(env: &Env, cloud: &Cloud, n: usize) {
         .iter()
         .filter_map(|a| a.alarm_name().map(str::to_string))
         .collect();
+    (streams, alarms)
+}
+
+/// Checks that the cloud holds exactly the stack's resources and that the
+/// state records each of them once, with its real id.
+async fn assert_converged(env: &Env, cloud: &Cloud, n: usize) {
+    let want_streams: BTreeSet<String> = (0..n).map(|i| env.name(&format!("s{i}"))).collect();
+    let want_alarms: BTreeSet<String> = (0..n).map(|i| env.name(&format!("a{i}"))).collect();
+    let (streams, alarms) = in_cloud(env, cloud).await;
+    assert_eq!(streams, want_streams, "no orphaned or missing stream");
     assert_eq!(alarms, want_alarms, "no orphaned or missing alarm");
     let state = env.state("pairs");
     let ids: BTreeSet<String> =
@@ -65,30 +72,8 @@ async fn assert_converged(env: &Env, cloud: &Cloud, n: usize) {
 /// Checks that the state records exactly what the cloud holds under this
 /// test's prefix: nothing orphaned, nothing invented.
 async fn assert_truthful(env: &Env, cloud: &Cloud) {
-    let mut in_cloud: BTreeSet<String> = cloud
-        .kinesis
-        .list_streams()
-        .limit(1000)
-        .send()
-        .await
-        .unwrap()
-        .stream_names()
-        .iter()
-        .filter(|s| s.starts_with(&format!("{}-", env.prefix)))
-        .cloned()
-        .collect();
-    in_cloud.extend(
-        cloud
-            .cloudwatch
-            .describe_alarms()
-            .alarm_name_prefix(format!("{}-", env.prefix))
-            .send()
-            .await
-            .unwrap()
-            .metric_alarms()
-            .iter()
-            .filter_map(|a| a.alarm_name().map(str::to_string)),
-    );
+    let (streams, alarms) = in_cloud(env, cloud).await;
+    let in_cloud: BTreeSet<String> = streams.union(&alarms).cloned().collect();
     let state = env.state("pairs");
     let in_state: BTreeSet<String> =
         state["resources"].as_object().unwrap().values().map(|r| r["id"].as_str().unwrap().to_string()).collect();

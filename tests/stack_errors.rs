@@ -2,26 +2,12 @@
 //! binary with a located diagnostic, exit code 1, and no connection to the
 //! cloud. The diagnostics are snapshot-tested.
 
-use std::io::Read;
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-fn counting_endpoint() -> (String, Arc<AtomicUsize>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    std::thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            c.fetch_add(1, Ordering::SeqCst);
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf);
-        }
-    });
-    (url, count)
-}
+use std::sync::atomic::Ordering;
+use support::counting_endpoint;
 
 fn run(root: &Path, stack: &str, url: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_rinfra"))

@@ -301,6 +301,19 @@ where
     }
 }
 
+/// A provider error for a failed call of `service:operation`.
+pub fn api_error<E, R>(
+    service: &str,
+    operation: &str,
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> crate::ProviderError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    crate::ProviderError::Api { operation: format!("{service}:{operation}"), message: describe_sdk_error(err) }
+}
+
 /// How long to wait for a resource to settle, and how to poll.
 #[derive(Debug, Clone, Copy)]
 pub struct WaitPolicy {

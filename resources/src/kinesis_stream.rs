@@ -1,6 +1,6 @@
 //! `aws:kinesis:Stream`: a Kinesis data stream.
 
-use crate::aws::{Aws, WaitPolicy, describe_sdk_error};
+use crate::aws::{Aws, WaitPolicy};
 use crate::provider::{Created, Observed, Progress, Provider, ProviderError, ProviderResult, ReadRequest};
 use crate::schema::{Change, Property, Props, ResourceSchema, Type, Violation, is_unknown, key_path, normalize_props};
 use async_trait::async_trait;
@@ -92,13 +92,7 @@ pub fn schema() -> ResourceSchema {
             )
             .default(json!(false))
             .state_only(),
-            Property::new(
-                "tags",
-                Type::Map { value: Box::new(Type::String), max_entries: Some(50) },
-                "Tags on the stream, at most 50.",
-            )
-            .default(json!({}))
-            .read_when_managed(),
+            crate::schema::tags_property("Tags on the stream, at most 50."),
         ],
         outputs: vec!["name", "arn"],
         name_property: "name",
@@ -130,7 +124,7 @@ where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    ProviderError::Api { operation: format!("kinesis:{operation}"), message: describe_sdk_error(err) }
+    crate::aws::api_error("kinesis", operation, err)
 }
 
 fn is_in_use<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
@@ -165,10 +159,7 @@ fn metric_set(p: &Props) -> BTreeSet<String> {
 }
 
 fn tag_map(p: &Props) -> BTreeMap<String, String> {
-    p.get("tags")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
-        .unwrap_or_default()
+    crate::schema::string_map(p, "tags")
 }
 
 impl KinesisStream {
@@ -286,14 +277,13 @@ impl KinesisStream {
         }
     }
 
-    /// Whether a stream of this name exists and is being deleted.
-    async fn is_deleting(&self, name: &str) -> ProviderResult<bool> {
+    /// The status of the stream of this name, or `None` when there is none.
+    async fn status_of(&self, name: &str) -> ProviderResult<Option<StreamStatus>> {
         let client = self.aws.kinesis().await;
+        self.aws.limit("kinesis:DescribeStreamSummary").await;
         match client.describe_stream_summary().stream_name(name).send().await {
-            Ok(out) => {
-                Ok(out.stream_description_summary().is_some_and(|s| *s.stream_status() == StreamStatus::Deleting))
-            }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(false),
+            Ok(out) => Ok(out.stream_description_summary().map(|s| s.stream_status().clone())),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
             Err(e) => Err(api("DescribeStreamSummary", &e)),
         }
     }
@@ -649,22 +639,24 @@ impl Provider for KinesisStream {
         // Hold a place among the streams being created until this one is
         // ACTIVE, rather than be refused and retried with backoff.
         let permit = self.creating.acquire().await.map_err(|e| ProviderError::Invalid(e.to_string()))?;
-        self.aws.limit("kinesis:CreateStream").await;
-        match req.clone().send().await {
-            Ok(_) => {}
-            Err(e) if is_in_use(&e) => {
-                // A stream of this name that is still being deleted (after a
-                // replace, or an interrupted destroy) blocks the name for a
-                // while: wait for it to go, then create. Any other stream of
-                // this name belongs to someone else.
-                if !self.is_deleting(&name).await? {
-                    return Err(ProviderError::AlreadyExists { kind: "Kinesis stream", name });
-                }
-                self.wait_gone(&name, progress).await?;
-                self.aws.limit("kinesis:CreateStream").await;
-                req.send().await.map_err(|e| api("CreateStream", &e))?;
+        // A stream of this name that is still being deleted (after a
+        // replace, or an interrupted destroy) blocks the name for a while:
+        // wait for it to go, then create. A stream that is gone by the time
+        // we look has freed the name. Only a live stream of this name
+        // belongs to someone else.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            self.aws.limit("kinesis:CreateStream").await;
+            match req.clone().send().await {
+                Ok(_) => break,
+                Err(e) if is_in_use(&e) && attempts < 5 => match self.status_of(&name).await? {
+                    None => {}
+                    Some(StreamStatus::Deleting) => self.wait_gone(&name, progress).await?,
+                    Some(_) => return Err(ProviderError::AlreadyExists { kind: "Kinesis stream", name }),
+                },
+                Err(e) => return Err(api("CreateStream", &e)),
             }
-            Err(e) => return Err(api("CreateStream", &e)),
         }
         // From here on the stream exists: any failure must still let the
         // engine record it, or it would be orphaned.

@@ -1,6 +1,6 @@
 //! `aws:cloudwatch:MetricAlarm`: a CloudWatch alarm on one metric.
 
-use crate::aws::{Aws, describe_sdk_error};
+use crate::aws::Aws;
 use crate::provider::{Created, Observed, Progress, Provider, ProviderError, ProviderResult, ReadRequest};
 use crate::schema::{
     Change, PathSeg, Property, Props, ResourceSchema, Type, Violation, integer_of, is_unknown, key_path,
@@ -120,13 +120,7 @@ pub fn schema() -> ResourceSchema {
             named(actions("ARNs to notify when the alarm returns to OK."), "okActions"),
             named(actions("ARNs to notify on INSUFFICIENT_DATA."), "insufficientDataActions"),
             Property::new("unit", Type::Enum(UNITS), "The unit of the metric."),
-            Property::new(
-                "tags",
-                Type::Map { value: Box::new(Type::String), max_entries: Some(50) },
-                "Tags on the alarm.",
-            )
-            .default(json!({}))
-            .read_when_managed(),
+            crate::schema::tags_property("Tags on the alarm."),
         ],
         outputs: vec!["name", "arn"],
         name_property: "name",
@@ -151,19 +145,14 @@ where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    ProviderError::Api { operation: format!("cloudwatch:{operation}"), message: describe_sdk_error(err) }
+    crate::aws::api_error("cloudwatch", operation, err)
 }
 
 fn strings(p: &Props, k: &str) -> Option<Vec<String>> {
     p.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
 }
 
-fn string_map(p: &Props, k: &str) -> BTreeMap<String, String> {
-    p.get(k)
-        .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
-        .unwrap_or_default()
-}
+use crate::schema::string_map;
 
 /// The stack-shaped properties of an alarm as CloudWatch describes it.
 fn observed_inputs(a: &MetricAlarm) -> Props {

@@ -145,6 +145,23 @@ impl Property {
     }
 }
 
+/// The `tags` property every taggable type shares: a map of at most 50
+/// strings, read only when the stack or the state manages it.
+pub fn tags_property(doc: &'static str) -> Property {
+    Property::new("tags", Type::Map { value: Box::new(Type::String), max_entries: Some(50) }, doc)
+        .default(Value::Object(Map::new()))
+        .read_when_managed()
+}
+
+/// The string map under `key` (such as tags or dimensions), empty when
+/// absent.
+pub fn string_map(p: &Props, key: &str) -> BTreeMap<String, String> {
+    p.get(key)
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default()
+}
+
 /// The full description of a resource type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceSchema {

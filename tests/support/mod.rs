@@ -49,6 +49,24 @@ pub fn endpoint() -> &'static str {
     })
 }
 
+/// Accepts connections on a loopback port and counts them, standing in for
+/// a cloud that must not be called.
+pub fn counting_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::Read;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            c.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+        }
+    });
+    (url, count)
+}
+
 /// The result of one run of the binary.
 #[derive(Debug)]
 pub struct Run {
