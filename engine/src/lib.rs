@@ -22,6 +22,7 @@ pub mod ops;
 pub mod plan;
 pub mod render;
 pub mod stack;
+pub mod stack_schema;
 pub mod yaml;
 
 #[cfg(test)]

@@ -331,3 +331,50 @@ pub fn drift(resources: &[crate::drift::ResourceDrift]) -> String {
     }
     out
 }
+
+/// The dependency graph as Graphviz DOT: an edge from each resource to
+/// what depends on it, and with a plan, each node marked with its
+/// operation (resources only in the state appear as deletes).
+pub fn dot(stack: &crate::stack::Stack, plan: Option<&Plan>) -> String {
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut out = String::from(
+        "digraph rinfra {\n  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fillcolor=white, fontname=\"Helvetica\"];\n",
+    );
+    let _ = writeln!(out, "  label={};\n  labelloc=t;", quote(&format!("stack {}", stack.name)));
+    let op_of = |name: &str| plan.and_then(|p| p.steps.iter().find(|s| s.name == name)).map(|s| s.op);
+    let fill = |op: Option<Op>| match op {
+        Some(Op::Create) => "#d4f7d4",
+        Some(Op::Update) => "#fff3c4",
+        Some(Op::Replace) => "#ffd6a5",
+        Some(Op::Delete | Op::Forget) => "#ffd0d0",
+        _ => "white",
+    };
+    let mut nodes: Vec<(String, String, Option<Op>)> = stack
+        .order
+        .iter()
+        .filter_map(|n| stack.resources.get(n))
+        .map(|r| (r.name.clone(), r.type_.clone(), op_of(&r.name)))
+        .collect();
+    if let Some(p) = plan {
+        for s in p.steps.iter().filter(|s| matches!(s.op, Op::Delete | Op::Forget)) {
+            nodes.push((s.name.clone(), s.type_.clone(), Some(s.op)));
+        }
+    }
+    for (name, type_, op) in &nodes {
+        let label = match op {
+            Some(o) if plan.is_some() && *o != Op::Same => format!("{} {name}\\n{type_}", o.symbol()),
+            _ => format!("{name}\\n{type_}"),
+        };
+        let _ =
+            writeln!(out, "  {} [label=\"{}\", fillcolor=\"{}\"];", quote(name), label.replace('"', "\\\""), fill(*op));
+    }
+    for n in &stack.order {
+        if let Some(r) = stack.resources.get(n) {
+            for d in &r.dependencies {
+                let _ = writeln!(out, "  {} -> {};", quote(d), quote(n));
+            }
+        }
+    }
+    out.push_str("}\n");
+    out
+}

@@ -62,6 +62,21 @@ impl Node {
         }
     }
 
+    /// The value as JSON, for tools that check stacks against a schema.
+    /// Non-finite floats become null.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match &self.kind {
+            Kind::Null => Value::Null,
+            Kind::Bool(b) => Value::Bool(*b),
+            Kind::Int(i) => Value::from(*i),
+            Kind::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+            Kind::Str(s) => Value::String(s.clone()),
+            Kind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
+            Kind::Map(entries) => Value::Object(entries.iter().map(|(k, v)| (k.text.clone(), v.to_json())).collect()),
+        }
+    }
+
     /// A short description of the kind, for messages.
     pub fn kind_name(&self) -> &'static str {
         match self.kind {

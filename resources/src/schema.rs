@@ -145,6 +145,73 @@ impl Property {
     }
 }
 
+/// The JSON Schema fragment that accepts an interpolated string, which a
+/// stack may use in place of any value.
+pub fn interpolation_schema() -> Value {
+    serde_json::json!({"type": "string", "pattern": "\\$\\{", "description": "An interpolation such as ${resource.property}."})
+}
+
+impl Type {
+    /// A JSON Schema (draft-07) for values of this type. Every typed value
+    /// also accepts an interpolated string, as the stack language does.
+    pub fn json_schema(&self) -> Value {
+        use serde_json::json;
+        let or_ref = |s: Value| json!({"anyOf": [s, interpolation_schema()]});
+        match self {
+            Type::String => json!({"type": "string"}),
+            Type::Integer { min, max } => {
+                let mut s = json!({"type": "integer"});
+                if let Some(m) = min {
+                    s["minimum"] = json!(m);
+                }
+                if let Some(m) = max {
+                    s["maximum"] = json!(m);
+                }
+                or_ref(s)
+            }
+            Type::Number => or_ref(json!({"type": "number"})),
+            Type::Bool => or_ref(json!({"type": "boolean"})),
+            Type::Enum(options) => or_ref(json!({"enum": options})),
+            Type::List { item, set, max_items } => {
+                let mut s = json!({"type": "array", "items": item.json_schema()});
+                if *set {
+                    s["uniqueItems"] = json!(true);
+                }
+                if let Some(m) = max_items {
+                    s["maxItems"] = json!(m);
+                }
+                or_ref(s)
+            }
+            Type::Map { value, max_entries } => {
+                let mut s = json!({"type": "object", "additionalProperties": value.json_schema()});
+                if let Some(m) = max_entries {
+                    s["maxProperties"] = json!(m);
+                }
+                or_ref(s)
+            }
+            Type::Object(props) => or_ref(properties_json_schema(props)),
+        }
+    }
+}
+
+/// A JSON Schema for an object with `properties`: known keys only, the
+/// required ones required.
+pub fn properties_json_schema(properties: &[Property]) -> Value {
+    let mut props = Map::new();
+    for p in properties {
+        let mut s = p.ty.json_schema();
+        if let Value::Object(m) = &mut s {
+            m.insert("description".into(), Value::String(p.doc.to_string()));
+            if let Some(d) = &p.default {
+                m.insert("default".into(), d.clone());
+            }
+        }
+        props.insert(p.name.to_string(), s);
+    }
+    let required: Vec<&str> = properties.iter().filter(|p| p.required).map(|p| p.name).collect();
+    serde_json::json!({"type": "object", "additionalProperties": false, "required": required, "properties": props})
+}
+
 /// The `tags` property every taggable type shares: a map of at most 50
 /// strings, read only when the stack or the state manages it.
 pub fn tags_property(doc: &'static str) -> Property {

@@ -271,6 +271,21 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Validate(a) => validate(&g, a.json),
         Command::Unlock(a) => unlock(&g, a.force),
         Command::State(StateCommand::Verify) => state_verify(&g),
+        Command::State(StateCommand::List(a)) => state_list(&g, a.json),
+        Command::State(StateCommand::Show(a)) => state_show(&g, &a.name, a.json),
+        Command::State(StateCommand::Rm(a)) => state_rm(&g, &a.name),
+        Command::State(StateCommand::Mv(a)) => state_mv(&g, &a.old, &a.new),
+        Command::Graph(a) => graph(&g, a.plan).await,
+        Command::Schema => {
+            let registry = Registry::aws(Aws::new(AwsSettings::default()));
+            output::json(&rinfra_engine::stack_schema::stack_schema(&registry));
+            Ok(EXIT_OK)
+        }
+        Command::Completions(a) => {
+            use clap::CommandFactory;
+            clap_complete::generate(a.shell, &mut Cli::command(), "rinfra", &mut std::io::stdout());
+            Ok(EXIT_OK)
+        }
     };
     match result {
         Ok(code) | Err(code) => code,
@@ -670,5 +685,121 @@ async fn import(g: &Global, name: &str, id: &str) -> Result<Exit, Exit> {
     s.save(&mut state)?;
     let type_ = state.resources.get(name).map(|r| r.type_.clone()).unwrap_or_default();
     println!("Imported `{id}` as `{name}` ({type_}). Run `rinfra preview` to see how it differs from the stack.");
+    Ok(EXIT_OK)
+}
+
+fn load_existing_state(s: &Session) -> Result<StateFile, Exit> {
+    match rinfra_state::load(&s.state_path, &s.stack.name).map_err(|e| s.fail(e))? {
+        Some(st) => Ok(st),
+        None => Err(s.fail(format!("there is no state at {}: run `rinfra up` first", s.state_path.display()))),
+    }
+}
+
+fn state_list(g: &Global, as_json: bool) -> Result<Exit, Exit> {
+    let s = Session::open(g)?;
+    let state = load_existing_state(&s)?;
+    if as_json {
+        let resources: Vec<Value> = state
+            .resources
+            .iter()
+            .map(|(name, r)| json!({"name": name, "type": r.type_, "id": r.id, "urn": r.urn, "dependencies": r.dependencies}))
+            .collect();
+        output::json(
+            &json!({"version": JSON_VERSION, "stack": state.stack, "serial": state.serial, "resources": resources}),
+        );
+    } else {
+        let width = state.resources.keys().map(String::len).max().unwrap_or(0);
+        for (name, r) in &state.resources {
+            println!("{name:<width$}  {:<28}  {}", r.type_, r.id);
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn state_show(g: &Global, name: &str, as_json: bool) -> Result<Exit, Exit> {
+    let s = Session::open(g)?;
+    let state = load_existing_state(&s)?;
+    let Some(r) = state.resources.get(name) else {
+        let known: Vec<&str> = state.resources.keys().map(String::as_str).collect();
+        return Err(s.fail(format!("the state has no resource `{name}`; it has: {}", known.join(", "))));
+    };
+    if as_json {
+        let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.insert("version".into(), json!(JSON_VERSION));
+            m.insert("name".into(), json!(name));
+        }
+        output::json(&v);
+    } else {
+        println!("# {name}: {}", r.type_);
+        println!("urn = {:?}\nid  = {:?}", r.urn, r.id);
+        println!("\ninputs:");
+        print!("{}", render::outputs(&r.inputs).lines().map(|l| format!("  {l}\n")).collect::<String>());
+        println!("\noutputs:");
+        print!("{}", render::outputs(&r.outputs).lines().map(|l| format!("  {l}\n")).collect::<String>());
+        if !r.dependencies.is_empty() {
+            println!("\ndependencies: {}", r.dependencies.join(", "));
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn state_rm(g: &Global, name: &str) -> Result<Exit, Exit> {
+    let s = Session::open(g)?;
+    let _lock = s.lock("state rm")?;
+    let mut state = load_existing_state(&s)?;
+    let Some(r) = state.resources.remove(name) else {
+        return Err(s.fail(format!("the state has no resource `{name}`")));
+    };
+    let dependents: Vec<&String> =
+        state.resources.iter().filter(|(_, o)| o.dependencies.iter().any(|d| d == name)).map(|(k, _)| k).collect();
+    if !dependents.is_empty() {
+        output::warn(
+            s.color_err,
+            &format!(
+                "{} still depend on `{name}`",
+                dependents.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    s.save(&mut state)?;
+    println!("Removed `{name}` ({} {}) from the state; it still exists in the cloud.", r.type_, r.id);
+    Ok(EXIT_OK)
+}
+
+fn state_mv(g: &Global, old: &str, new: &str) -> Result<Exit, Exit> {
+    let s = Session::open(g)?;
+    let _lock = s.lock("state mv")?;
+    let mut state = load_existing_state(&s)?;
+    if state.resources.contains_key(new) {
+        return Err(s.fail(format!("the state already has a resource `{new}`")));
+    }
+    let Some(mut r) = state.resources.remove(old) else {
+        return Err(s.fail(format!("the state has no resource `{old}`")));
+    };
+    r.urn = StateFile::urn(&state.stack, &r.type_, new);
+    state.resources.insert(new.to_string(), r);
+    for other in state.resources.values_mut() {
+        for d in other.dependencies.iter_mut().filter(|d| *d == old) {
+            *d = new.to_string();
+        }
+    }
+    s.save(&mut state)?;
+    println!("Renamed `{old}` to `{new}` in the state; nothing in the cloud changed.");
+    Ok(EXIT_OK)
+}
+
+async fn graph(g: &Global, with_plan: bool) -> Result<Exit, Exit> {
+    let mut s = Session::open(g)?;
+    let p = if with_plan {
+        let mut state = s.load_state()?;
+        s.reconcile(&mut state, false).await?;
+        s.import_declared(&mut state, false).await?;
+        let observed = s.refresh(&state).await?;
+        Some(s.plan(&state, Some(&observed))?)
+    } else {
+        None
+    };
+    print!("{}", render::dot(&s.stack, p.as_ref()));
     Ok(EXIT_OK)
 }

@@ -102,9 +102,35 @@ pub enum Command {
     Validate(JsonArgs),
     /// Remove a lock left by a process that is gone.
     Unlock(UnlockArgs),
-    /// Inspect the state file.
+    /// Inspect and edit the state file.
     #[command(subcommand)]
     State(StateCommand),
+    /// Print the dependency graph as Graphviz DOT.
+    #[command(after_help = "Example:\n  rinfra graph -s stacks/datacenter.yaml --plan | dot -Tpng > graph.png")]
+    Graph(GraphArgs),
+    /// Print the JSON Schema of stack files, for editors.
+    #[command(
+        after_help = "Example:\n  rinfra schema > rinfra.schema.json\n  # then, first line of a stack: # yaml-language-server: $schema=./rinfra.schema.json"
+    )]
+    Schema,
+    /// Print shell completions.
+    #[command(after_help = "Example:\n  rinfra completions bash > /etc/bash_completion.d/rinfra")]
+    Completions(CompletionsArgs),
+}
+
+/// Arguments of `graph`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Read the cloud and mark each node with its planned operation.
+    #[arg(long)]
+    plan: bool,
+}
+
+/// Arguments of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    shell: clap_complete::Shell,
 }
 
 /// Arguments of `preview`.
@@ -212,8 +238,42 @@ pub struct UnlockArgs {
 /// `state` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
-    /// Check the state file's integrity.
+    /// Check the state file's integrity and that it belongs to the stack.
     Verify,
+    /// List the resources in the state.
+    List(JsonArgs),
+    /// Show one resource as the state records it.
+    Show(StateShowArgs),
+    /// Forget a resource without deleting it from the cloud.
+    Rm(StateNameArgs),
+    /// Rename a resource in the state, for a rename in the stack that must not replace it.
+    Mv(StateMvArgs),
+}
+
+/// Arguments of `state show`.
+#[derive(Debug, Args)]
+pub struct StateShowArgs {
+    /// The resource's name.
+    name: String,
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `state rm`.
+#[derive(Debug, Args)]
+pub struct StateNameArgs {
+    /// The resource's name.
+    name: String,
+}
+
+/// Arguments of `state mv`.
+#[derive(Debug, Args)]
+pub struct StateMvArgs {
+    /// The name in the state now.
+    old: String,
+    /// The name in the stack.
+    new: String,
 }
 
 /// Parses arguments, runs the command, and returns the exit code.
