@@ -77,11 +77,14 @@ pub struct ApplyOptions {
     pub parallel: usize,
     /// Set to stop starting new steps (Ctrl-C).
     pub cancel: Arc<AtomicBool>,
+    /// Whether to recompute the stack outputs at the end; a run limited
+    /// to some targets leaves them as they are.
+    pub update_outputs: bool,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { parallel: 16, cancel: Arc::new(AtomicBool::new(false)) }
+        ApplyOptions { parallel: 16, cancel: Arc::new(AtomicBool::new(false)), update_outputs: true }
     }
 }
 
@@ -367,7 +370,7 @@ pub async fn apply(
         report.skipped = not_finished.saturating_sub(failed);
     }
 
-    if report.ok() {
+    if report.ok() && options.update_outputs {
         state.outputs = match stack {
             Some(s) => eval_outputs(s, &attrs_of(state, registry)),
             None => BTreeMap::new(),

@@ -324,3 +324,28 @@ async fn a_type_change_deletes_with_the_old_types_provider() {
     assert!(writes.contains(&"create test:Alarm s1".to_string()), "{writes:?}");
     assert_eq!(w.state.resources["stream"].type_, "test:Alarm");
 }
+
+#[tokio::test]
+async fn targets_bring_their_dependencies_and_destroy_targets_their_dependents() {
+    let mut w = World::new();
+    let mut p = w.plan(BASE).await;
+    plan::restrict(&mut p, &["alarm".to_string()], Some(&w.stack(BASE)), &w.state, false).unwrap();
+    assert_eq!(ops_of(&p), [("stream".into(), Op::Create), ("alarm".into(), Op::Create)]);
+    assert!(p.outputs.is_empty(), "a targeted run leaves outputs alone");
+    let mut p = w.plan(BASE).await;
+    plan::restrict(&mut p, &["stream".to_string()], Some(&w.stack(BASE)), &w.state, false).unwrap();
+    assert_eq!(ops_of(&p), [("stream".into(), Op::Create)]);
+
+    w.up(BASE).await;
+    let mut d = Plan {
+        stack: "demo".into(),
+        steps: plan::delete_steps(&w.state, &w.registry, |_| true).unwrap(),
+        outputs: vec![],
+        refreshed: true,
+    };
+    plan::restrict(&mut d, &["stream".to_string()], None, &w.state, true).unwrap();
+    assert_eq!(ops_of(&d), [("alarm".into(), Op::Delete), ("stream".into(), Op::Delete)]);
+
+    let err = plan::restrict(&mut w.plan(BASE).await, &["alarn".to_string()], None, &w.state, false).unwrap_err();
+    assert_eq!(err.to_string(), "--target `alarn` is not a resource of this stack or its state; did you mean `alarm`?");
+}

@@ -199,6 +199,14 @@ pub enum PlanError {
         /// How to get there.
         hint: Option<String>,
     },
+    /// A `--target` names no resource of the stack or state.
+    #[error("--target `{target}` is not a resource of this stack or its state{}", .suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
+    UnknownTarget {
+        /// The name given.
+        target: String,
+        /// The closest name, if any.
+        suggestion: Option<String>,
+    },
     /// A protected resource would be deleted or replaced.
     #[error("resource `{resource}` is protected and would be {action}; remove `protect: true` from its options first")]
     Protected {
@@ -540,4 +548,54 @@ pub fn sync_metadata(stack: &Stack, state: &mut StateFile) -> bool {
         }
     }
     changed
+}
+
+/// Limits `plan` to the resources named in `targets` and what they need:
+/// their dependencies for a create or update run, their dependents for a
+/// destroy (which must go first). Output changes are dropped, because a
+/// targeted run leaves the stack outputs as they are.
+pub fn restrict(
+    plan: &mut Plan,
+    targets: &[String],
+    stack: Option<&Stack>,
+    state: &StateFile,
+    destroy: bool,
+) -> Result<(), PlanError> {
+    let known: BTreeSet<&str> =
+        plan.steps.iter().map(|s| s.name.as_str()).chain(state.resources.keys().map(String::as_str)).collect();
+    for t in targets {
+        if !known.contains(t.as_str()) {
+            let suggestion = rinfra_resources::schema::did_you_mean(t, known.iter().copied()).map(str::to_string);
+            return Err(PlanError::UnknownTarget { target: t.clone(), suggestion });
+        }
+    }
+    // Edges to follow from each resource.
+    let mut next: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    if destroy {
+        for (name, rec) in &state.resources {
+            for d in &rec.dependencies {
+                next.entry(d.as_str()).or_default().push(name.as_str());
+            }
+        }
+    } else {
+        for step in &plan.steps {
+            let deps = stack
+                .and_then(|s| s.resources.get(&step.name))
+                .map(|d| d.dependencies.iter().map(String::as_str).collect());
+            next.insert(
+                step.name.as_str(),
+                deps.unwrap_or_else(|| step.dependencies.iter().map(String::as_str).collect()),
+            );
+        }
+    }
+    let mut keep: BTreeSet<String> = BTreeSet::new();
+    let mut todo: Vec<&str> = targets.iter().map(String::as_str).collect();
+    while let Some(n) = todo.pop() {
+        if keep.insert(n.to_string()) {
+            todo.extend(next.get(n).into_iter().flatten().copied());
+        }
+    }
+    plan.steps.retain(|s| keep.contains(&s.name));
+    plan.outputs.clear();
+    Ok(())
 }

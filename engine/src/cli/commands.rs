@@ -32,6 +32,7 @@ struct Session {
     parallel: usize,
     stats: bool,
     phases: Vec<(&'static str, Duration)>,
+    targeted: bool,
 }
 
 type Exit = i32;
@@ -108,6 +109,7 @@ impl Session {
             parallel: g.parallel.max(1),
             stats: g.stats,
             phases: vec![("parse", t.elapsed())],
+            targeted: false,
         })
     }
 
@@ -173,7 +175,11 @@ impl Session {
     /// Applies `p` with progress lines and Ctrl-C handling, prints the
     /// summary and the outputs, and says whether every step succeeded.
     async fn apply(&mut self, p: &Plan, state: &mut StateFile) -> Result<bool, Exit> {
-        let opts = ApplyOptions { parallel: self.parallel, cancel: super::signals::STOP.clone() };
+        let opts = ApplyOptions {
+            parallel: self.parallel,
+            cancel: super::signals::STOP.clone(),
+            update_outputs: !self.targeted,
+        };
         let was_graceful = super::signals::graceful(true);
         let started = Instant::now();
         let report = apply::apply(
@@ -261,10 +267,10 @@ pub async fn run(cli: Cli) -> Exit {
     let g = cli.global;
     super::signals::install(use_color(g.color, false));
     let result = match cli.command {
-        Command::Preview(a) => preview(&g, a.json, a.refresh, a.detailed_exitcode).await,
-        Command::Up(a) => up(&g, a.yes, a.refresh).await,
+        Command::Preview(a) => preview(&g, a.json, a.refresh, a.detailed_exitcode, &a.target).await,
+        Command::Up(a) => up(&g, a.yes, a.refresh, &a.target).await,
         Command::Refresh(a) => refresh(&g, a.yes, a.preview_only).await,
-        Command::Destroy(a) => destroy(&g, a.yes).await,
+        Command::Destroy(a) => destroy(&g, a.yes, &a.target).await,
         Command::Drift(a) => drift(&g, a).await,
         Command::Import(a) => import(&g, &a.name, &a.id).await,
         Command::Output(a) => output_cmd(&g, a.name.as_deref(), a.json),
@@ -292,14 +298,17 @@ pub async fn run(cli: Cli) -> Exit {
     }
 }
 
-async fn preview(g: &Global, as_json: bool, refresh: bool, detailed: bool) -> Result<Exit, Exit> {
+async fn preview(g: &Global, as_json: bool, refresh: bool, detailed: bool, targets: &[String]) -> Result<Exit, Exit> {
     let mut s = Session::open(g)?;
     let mut state = s.load_state()?;
     // Reconcile and import in memory only: a preview never writes.
     s.reconcile(&mut state, false).await?;
     s.import_declared(&mut state, false).await?;
     let observed = if refresh { Some(s.refresh(&state).await?) } else { None };
-    let p = s.plan(&state, observed.as_ref())?;
+    let mut p = s.plan(&state, observed.as_ref())?;
+    if !targets.is_empty() {
+        plan::restrict(&mut p, targets, Some(&s.stack), &state, false).map_err(|e| s.fail(e))?;
+    }
     if as_json {
         output::json(&plan_json(&p));
     } else {
@@ -343,7 +352,7 @@ fn print_report(s: &Session, report: &apply::Report, started: Instant, verb: &st
     }
 }
 
-async fn up(g: &Global, yes: bool, refresh: bool) -> Result<Exit, Exit> {
+async fn up(g: &Global, yes: bool, refresh: bool, targets: &[String]) -> Result<Exit, Exit> {
     needs_terminal(yes, "up", use_color(g.color, false))?;
     let mut s = Session::open(g)?;
     let _lock = s.lock("up")?;
@@ -351,7 +360,11 @@ async fn up(g: &Global, yes: bool, refresh: bool) -> Result<Exit, Exit> {
     s.reconcile(&mut state, true).await?;
     s.import_declared(&mut state, true).await?;
     let observed = if refresh { Some(s.refresh(&state).await?) } else { None };
-    let p = s.plan(&state, observed.as_ref())?;
+    let mut p = s.plan(&state, observed.as_ref())?;
+    s.targeted = !targets.is_empty();
+    if s.targeted {
+        plan::restrict(&mut p, targets, Some(&s.stack), &state, false).map_err(|e| s.fail(e))?;
+    }
     if p.is_empty() {
         // Options such as `protect` change nothing in the cloud, but the
         // state must follow them.
@@ -412,7 +425,7 @@ async fn refresh(g: &Global, yes: bool, preview_only: bool) -> Result<Exit, Exit
     Ok(EXIT_OK)
 }
 
-async fn destroy(g: &Global, yes: bool) -> Result<Exit, Exit> {
+async fn destroy(g: &Global, yes: bool, targets: &[String]) -> Result<Exit, Exit> {
     needs_terminal(yes, "destroy", use_color(g.color, false))?;
     let mut s = Session::open(g)?;
     let _lock = s.lock("destroy")?;
@@ -426,7 +439,10 @@ async fn destroy(g: &Global, yes: bool) -> Result<Exit, Exit> {
     let steps = plan::delete_steps(&state, &s.registry, |_| true).map_err(|e| s.fail(e))?;
     let outputs =
         state.outputs.iter().map(|(k, v)| OutputChange { name: k.clone(), old: Some(v.clone()), new: None }).collect();
-    let p = Plan { stack: s.stack.name.clone(), steps, outputs, refreshed: true };
+    let mut p = Plan { stack: s.stack.name.clone(), steps, outputs, refreshed: true };
+    if !targets.is_empty() {
+        plan::restrict(&mut p, targets, Some(&s.stack), &state, true).map_err(|e| s.fail(e))?;
+    }
     if p.is_empty() {
         if !gone.is_empty() {
             s.save(&mut state)?;
@@ -441,7 +457,8 @@ async fn destroy(g: &Global, yes: bool) -> Result<Exit, Exit> {
         return Ok(EXIT_ERROR);
     }
     println!();
-    let opts = ApplyOptions { parallel: s.parallel, cancel: super::signals::STOP.clone() };
+    let opts =
+        ApplyOptions { parallel: s.parallel, cancel: super::signals::STOP.clone(), update_outputs: targets.is_empty() };
     let was_graceful = super::signals::graceful(true);
     let started = Instant::now();
     let report =

@@ -91,7 +91,7 @@ pub enum Command {
     /// Read what the cloud holds and write it into the state.
     Refresh(RefreshArgs),
     /// Delete every resource of the stack.
-    Destroy(YesArgs),
+    Destroy(DestroyArgs),
     /// Report how the cloud differs from the state, once or on a schedule.
     Drift(DriftArgs),
     /// Adopt an existing cloud resource as a resource of the stack.
@@ -145,6 +145,9 @@ pub struct PreviewArgs {
     /// Exit 2 when there are changes, 0 when there are none.
     #[arg(long)]
     detailed_exitcode: bool,
+    /// Limit the plan to this resource and what it depends on (repeatable).
+    #[arg(long, value_name = "NAME")]
+    target: Vec<String>,
 }
 
 /// Arguments of `up`.
@@ -156,6 +159,20 @@ pub struct UpArgs {
     /// Read the cloud before planning.
     #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     refresh: bool,
+    /// Limit the run to this resource and what it depends on (repeatable).
+    #[arg(long, value_name = "NAME")]
+    target: Vec<String>,
+}
+
+/// Arguments of `destroy`.
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Go ahead without asking.
+    #[arg(short = 'y', long)]
+    yes: bool,
+    /// Destroy only this resource and what depends on it (repeatable).
+    #[arg(long, value_name = "NAME")]
+    target: Vec<String>,
 }
 
 /// Arguments of `refresh`.
