@@ -33,6 +33,8 @@ struct Session {
     stats: bool,
     phases: Vec<(&'static str, Duration)>,
     targeted: bool,
+    /// JSON lines instead of human text on stdout.
+    events: Option<Arc<output::JsonLines>>,
 }
 
 type Exit = i32;
@@ -110,6 +112,7 @@ impl Session {
             stats: g.stats,
             phases: vec![("parse", t.elapsed())],
             targeted: false,
+            events: None,
         })
     }
 
@@ -182,25 +185,34 @@ impl Session {
         };
         let was_graceful = super::signals::graceful(true);
         let started = Instant::now();
-        let report = apply::apply(
-            p,
-            Some(&self.stack),
-            state,
-            &self.state_path,
-            &self.registry,
-            &opts,
-            Arc::new(LinePrinter::new()),
-        )
-        .await;
+        let report =
+            apply::apply(p, Some(&self.stack), state, &self.state_path, &self.registry, &opts, self.observer()).await;
         super::signals::graceful(was_graceful);
         let report = report.map_err(|e| self.fail(e))?;
         self.phases.push(("apply", started.elapsed()));
-        print_report(self, &report, started, "Apply");
-        if report.ok() && !state.outputs.is_empty() {
+        print_report(self, &report, started, "Apply", &state.outputs);
+        if report.ok() && !state.outputs.is_empty() && self.events.is_none() {
             println!("\nOutputs:\n");
             print!("{}", render::outputs(&state.outputs));
         }
         Ok(report.ok())
+    }
+
+    /// What shows progress: JSON lines, bars on a terminal, or plain lines.
+    fn observer(&self) -> Arc<dyn apply::Observer> {
+        match &self.events {
+            Some(e) => e.clone(),
+            None if std::io::stdout().is_terminal() => Arc::new(output::TermProgress::new(self.color)),
+            None => Arc::new(LinePrinter::new()),
+        }
+    }
+
+    /// Prints the plan as text, or as a `plan` event in JSON mode.
+    fn show_plan(&self, p: &Plan) {
+        match &self.events {
+            Some(e) => e.emit("plan", json!({"plan": plan_json(p)})),
+            None => print!("{}", render::plan(p, self.color)),
+        }
     }
 
     fn print_stats(&self) {
@@ -268,9 +280,9 @@ pub async fn run(cli: Cli) -> Exit {
     super::signals::install(use_color(g.color, false));
     let result = match cli.command {
         Command::Preview(a) => preview(&g, a.json, a.refresh, a.detailed_exitcode, &a.target).await,
-        Command::Up(a) => up(&g, a.yes, a.refresh, &a.target).await,
-        Command::Refresh(a) => refresh(&g, a.yes, a.preview_only).await,
-        Command::Destroy(a) => destroy(&g, a.yes, &a.target).await,
+        Command::Up(a) => up(&g, a.yes, a.refresh, &a.target, a.json).await,
+        Command::Refresh(a) => refresh(&g, a.yes, a.preview_only, a.json).await,
+        Command::Destroy(a) => destroy(&g, a.yes, &a.target, a.json).await,
         Command::Drift(a) => drift(&g, a).await,
         Command::Import(a) => import(&g, &a.name, &a.id).await,
         Command::Output(a) => output_cmd(&g, a.name.as_deref(), a.json),
@@ -318,8 +330,28 @@ async fn preview(g: &Global, as_json: bool, refresh: bool, detailed: bool, targe
     Ok(if detailed && !p.is_empty() { EXIT_CHANGES } else { EXIT_OK })
 }
 
-fn print_report(s: &Session, report: &apply::Report, started: Instant, verb: &str) {
+fn print_report(s: &Session, report: &apply::Report, started: Instant, verb: &str, outputs: &BTreeMap<String, Value>) {
     let count = |ops: &[Op]| report.done.iter().filter(|(_, o, _)| ops.contains(o)).count();
+    if let Some(e) = &s.events {
+        let failures: Vec<Value> =
+            report.failures.iter().map(|f| json!({"resource": f.name, "op": f.op, "error": f.error})).collect();
+        e.emit(
+            "summary",
+            json!({
+                "ok": report.ok(),
+                "created": count(&[Op::Create]),
+                "updated": count(&[Op::Update]),
+                "replaced": count(&[Op::Replace]),
+                "deleted": count(&[Op::Delete, Op::Forget]),
+                "failures": failures,
+                "interrupted": report.interrupted,
+                "skipped": report.skipped,
+                "durationMs": started.elapsed().as_millis() as u64,
+                "outputs": outputs,
+            }),
+        );
+        return;
+    }
     if report.ok() {
         println!(
             "\n{verb} complete! Resources: {} created, {} updated, {} replaced, {} deleted. ({})",
@@ -352,9 +384,12 @@ fn print_report(s: &Session, report: &apply::Report, started: Instant, verb: &st
     }
 }
 
-async fn up(g: &Global, yes: bool, refresh: bool, targets: &[String]) -> Result<Exit, Exit> {
+async fn up(g: &Global, yes: bool, refresh: bool, targets: &[String], as_json: bool) -> Result<Exit, Exit> {
     needs_terminal(yes, "up", use_color(g.color, false))?;
     let mut s = Session::open(g)?;
+    if as_json {
+        s.events = Some(Arc::new(output::JsonLines::new()));
+    }
     let _lock = s.lock("up")?;
     let mut state = s.load_state()?;
     s.reconcile(&mut state, true).await?;
@@ -371,16 +406,24 @@ async fn up(g: &Global, yes: bool, refresh: bool, targets: &[String]) -> Result<
         if plan::sync_metadata(&s.stack, &mut state) {
             s.save(&mut state)?;
         }
-        println!("{}", render::NO_CHANGES);
+        match &s.events {
+            Some(e) => {
+                e.emit("plan", json!({"plan": plan_json(&p)}));
+                e.emit("summary", json!({"ok": true, "changes": false, "outputs": state.outputs}));
+            }
+            None => println!("{}", render::NO_CHANGES),
+        }
         s.print_stats();
         return Ok(EXIT_OK);
     }
-    print!("{}", render::plan(&p, s.color));
+    s.show_plan(&p);
     if !yes && !confirm("Do you want to perform these actions?") {
         println!("\nApply cancelled.");
         return Ok(EXIT_ERROR);
     }
-    println!();
+    if s.events.is_none() {
+        println!();
+    }
     let ok = s.apply(&p, &mut state).await?;
     if ok && plan::sync_metadata(&s.stack, &mut state) {
         s.save(&mut state)?;
@@ -389,7 +432,7 @@ async fn up(g: &Global, yes: bool, refresh: bool, targets: &[String]) -> Result<
     Ok(if ok { EXIT_OK } else { EXIT_ERROR })
 }
 
-async fn refresh(g: &Global, yes: bool, preview_only: bool) -> Result<Exit, Exit> {
+async fn refresh(g: &Global, yes: bool, preview_only: bool, as_json: bool) -> Result<Exit, Exit> {
     if !preview_only {
         needs_terminal(yes, "refresh", use_color(g.color, false))?;
     }
@@ -402,6 +445,16 @@ async fn refresh(g: &Global, yes: bool, preview_only: bool) -> Result<Exit, Exit
         .into_iter()
         .filter(|r| r.status != rinfra_engine::drift::Status::InSync)
         .collect();
+    if as_json {
+        let written = !preview_only && !changes.is_empty();
+        if written {
+            ops::apply_refresh(&mut state, &observed, &s.registry);
+            s.save(&mut state)?;
+        }
+        output::json(&json!({"version": JSON_VERSION, "stack": s.stack.name, "changes": changes, "written": written}));
+        s.print_stats();
+        return Ok(EXIT_OK);
+    }
     if changes.is_empty() {
         println!("The state matches the cloud; nothing to refresh.");
         s.print_stats();
@@ -425,16 +478,19 @@ async fn refresh(g: &Global, yes: bool, preview_only: bool) -> Result<Exit, Exit
     Ok(EXIT_OK)
 }
 
-async fn destroy(g: &Global, yes: bool, targets: &[String]) -> Result<Exit, Exit> {
+async fn destroy(g: &Global, yes: bool, targets: &[String], as_json: bool) -> Result<Exit, Exit> {
     needs_terminal(yes, "destroy", use_color(g.color, false))?;
     let mut s = Session::open(g)?;
+    if as_json {
+        s.events = Some(Arc::new(output::JsonLines::new()));
+    }
     let _lock = s.lock("destroy")?;
     let mut state = s.load_state()?;
     s.reconcile(&mut state, true).await?;
     let observed = s.refresh(&state).await?;
     let gone = ops::drop_gone(&mut state, &observed);
     for name in &gone {
-        println!("{name}: already deleted outside rinfra; removing it from the state");
+        eprintln!("{name}: already deleted outside rinfra; removing it from the state");
     }
     let steps = plan::delete_steps(&state, &s.registry, |_| true).map_err(|e| s.fail(e))?;
     let outputs =
@@ -447,26 +503,30 @@ async fn destroy(g: &Global, yes: bool, targets: &[String]) -> Result<Exit, Exit
         if !gone.is_empty() {
             s.save(&mut state)?;
         }
-        println!("Nothing to destroy: the stack has no resources.");
+        match &s.events {
+            Some(e) => e.emit("summary", json!({"ok": true, "changes": false})),
+            None => println!("Nothing to destroy: the stack has no resources."),
+        }
         s.print_stats();
         return Ok(EXIT_OK);
     }
-    print!("{}", render::plan(&p, s.color));
+    s.show_plan(&p);
     if !yes && !confirm("Do you really want to destroy all resources?") {
         println!("\nDestroy cancelled.");
         return Ok(EXIT_ERROR);
     }
-    println!();
+    if s.events.is_none() {
+        println!();
+    }
     let opts =
         ApplyOptions { parallel: s.parallel, cancel: super::signals::STOP.clone(), update_outputs: targets.is_empty() };
     let was_graceful = super::signals::graceful(true);
     let started = Instant::now();
-    let report =
-        apply::apply(&p, None, &mut state, &s.state_path, &s.registry, &opts, Arc::new(LinePrinter::new())).await;
+    let report = apply::apply(&p, None, &mut state, &s.state_path, &s.registry, &opts, s.observer()).await;
     super::signals::graceful(was_graceful);
     let report = report.map_err(|e| s.fail(e))?;
     s.phases.push(("apply", started.elapsed()));
-    print_report(&s, &report, started, "Destroy");
+    print_report(&s, &report, started, "Destroy", &state.outputs);
     s.print_stats();
     Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
 }

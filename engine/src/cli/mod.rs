@@ -162,6 +162,9 @@ pub struct UpArgs {
     /// Limit the run to this resource and what it depends on (repeatable).
     #[arg(long, value_name = "NAME")]
     target: Vec<String>,
+    /// Print the plan, every event and a summary as JSON lines (needs --yes).
+    #[arg(long, requires = "yes")]
+    json: bool,
 }
 
 /// Arguments of `destroy`.
@@ -173,6 +176,9 @@ pub struct DestroyArgs {
     /// Destroy only this resource and what depends on it (repeatable).
     #[arg(long, value_name = "NAME")]
     target: Vec<String>,
+    /// Print the plan, every event and a summary as JSON lines (needs --yes).
+    #[arg(long, requires = "yes")]
+    json: bool,
 }
 
 /// Arguments of `refresh`.
@@ -184,6 +190,9 @@ pub struct RefreshArgs {
     /// Only show what would change in the state.
     #[arg(long)]
     preview_only: bool,
+    /// Print the changes as JSON (needs --yes unless --preview-only).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `drift`.
