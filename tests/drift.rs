@@ -26,6 +26,7 @@ fn entry<'a>(r: &'a Value, resource: &str) -> &'a Value {
 async fn detect_and_remediate(env: &Env, resource: &str, status: &str, change: Option<(&str, Value, Value)>) {
     let run = env.rinfra(&["drift", "--json"]).expect_code(2);
     let r = report(&run);
+    support::assert_matches_schema("drift", &r);
     assert_eq!(r["schema"], "rinfra.drift/v1");
     assert_eq!(r["status"], "drifted");
     let e = entry(&r, resource);
@@ -153,6 +154,9 @@ async fn a_schedule_writes_history_and_the_hook_gets_the_report() {
     let reports: Vec<Value> = history.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(reports.len(), 3);
     assert!(reports.iter().all(|r| r["schema"] == "rinfra.drift/v1" && r["status"] == "drifted"));
+    for r in &reports {
+        support::assert_matches_schema("drift", r);
+    }
     let hook = std::fs::read_to_string(env.dir.path().join("hook.jsonl")).unwrap();
     let first: Value = serde_json::from_str(hook.lines().next().unwrap()).unwrap();
     assert_eq!(entry(&first, "alarm")["changes"][0]["property"], "threshold");

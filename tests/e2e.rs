@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::{Cloud, Env, SEED, counting_endpoint};
+use support::{Cloud, Env, SEED, assert_matches_schema, counting_endpoint};
 
 const NO_CHANGES: &str = "No changes. Your infrastructure matches the configuration.";
 
@@ -341,6 +341,7 @@ async fn preview_json_describes_the_plan() {
     env.stack(SEED);
     let out = env.rinfra(&["preview", "--json"]).expect_code(0);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("valid JSON");
+    assert_matches_schema("plan", &v);
     assert_eq!(v["version"], 1);
     assert_eq!(v["changes"], true);
     assert_eq!(v["summary"]["create"], 2);
@@ -407,4 +408,35 @@ fn an_invalid_stack_makes_no_api_call_and_writes_nothing() {
     }
     assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 0, "no connection reached the endpoint");
     assert!(!env.dir.path().join(".rinfra").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_and_destroy_json_lines_follow_their_schema() {
+    let env = Env::new("events");
+    env.stack(SEED);
+    for (args, first_op) in
+        [(&["up", "--yes", "--json"][..], "create"), (&["destroy", "--yes", "--json"][..], "delete")]
+    {
+        let run = env.rinfra(args).expect_code(0);
+        let lines: Vec<serde_json::Value> =
+            run.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+        for l in &lines {
+            assert_matches_schema("events", l);
+        }
+        assert_eq!(lines[0]["event"], "plan");
+        assert_matches_schema("plan", &lines[0]["plan"]);
+        assert_eq!(lines[1]["event"], "started");
+        assert_eq!(lines[1]["op"], first_op);
+        let last = lines.last().unwrap();
+        assert_eq!((last["event"].as_str(), last["ok"].as_bool()), (Some("summary"), Some(true)));
+    }
+    // No changes is a plan and a summary too.
+    env.rinfra(&["up", "--yes"]).expect_code(0);
+    let quiet = env.rinfra(&["up", "--yes", "--json"]).expect_code(0);
+    let lines: Vec<serde_json::Value> = quiet.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["changes"], false);
+    let state = env.rinfra(&["state", "list", "--json"]).expect_code(0);
+    assert_matches_schema("state-list", &serde_json::from_str(&state.stdout).unwrap());
+    env.rinfra(&["destroy", "--yes"]).expect_code(0);
 }

@@ -169,6 +169,7 @@ async fn drift_is_marked_and_a_vanished_resource_is_recreated() {
     assert!(t.drift);
     assert_eq!((t.old.clone(), t.new.clone()), (Some(json!(9)), Some(json!(1))));
     insta::assert_snapshot!("drift_plan", render::plan(&p, false));
+    insta::assert_snapshot!("drift_plan_color", render::plan(&p, true));
 }
 
 #[tokio::test]
@@ -245,8 +246,10 @@ async fn plans_render_like_terraform() {
         .replace("threshold: 1", "threshold: 2.5");
     let p = w.plan(&edited).await;
     insta::assert_snapshot!("replace_and_update_plan", render::plan(&p, false));
+    insta::assert_snapshot!("replace_and_update_plan_color", render::plan(&p, true));
     let gone = w.plan("name: demo\nresources: {}\n").await;
     insta::assert_snapshot!("delete_plan", render::plan(&gone, false));
+    insta::assert_snapshot!("delete_plan_color", render::plan(&gone, true));
 }
 
 #[tokio::test]

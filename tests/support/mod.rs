@@ -67,6 +67,17 @@ pub fn counting_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicU
     (url, count)
 }
 
+/// Checks `doc` against the JSON Schema `docs/schemas/<name>.json`,
+/// panicking with every violation.
+pub fn assert_matches_schema(name: &str, doc: &serde_json::Value) {
+    let path = repo_root().join(format!("docs/schemas/{name}.json"));
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("schema")).expect("schema JSON");
+    let validator = jsonschema::draft7::new(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator.iter_errors(doc).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{name}: {errors:?}\n{doc:#}");
+}
+
 /// The result of one run of the binary.
 #[derive(Debug)]
 pub struct Run {
