@@ -352,3 +352,14 @@ async fn targets_bring_their_dependencies_and_destroy_targets_their_dependents()
     let err = plan::restrict(&mut w.plan(BASE).await, &["alarn".to_string()], None, &w.state, false).unwrap_err();
     assert_eq!(err.to_string(), "--target `alarn` is not a resource of this stack or its state; did you mean `alarm`?");
 }
+
+#[tokio::test]
+async fn secrets_are_masked_wherever_they_appear_in_a_plan() {
+    let w = World::new();
+    let yaml = "name: demo\nconfig:\n  token:\n    type: String\n    default: s3cr3t-v4lue\n    secret: true\nresources:\n  stream:\n    type: test:Stream\n    properties:\n      name: s1\n      note: \"token=${token}\"\noutputs:\n  note: ${token}\n";
+    let mut p = w.plan(yaml).await;
+    render::mask_plan(&mut p, &w.stack(yaml).secrets);
+    let text = render::plan(&p, false);
+    assert!(!text.contains("s3cr3t-v4lue"), "{text}");
+    assert!(text.contains("\"token=[secret]\"") && text.contains("+ note = \"[secret]\""), "{text}");
+}

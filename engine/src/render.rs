@@ -378,3 +378,49 @@ pub fn dot(stack: &crate::stack::Stack, plan: Option<&Plan>) -> String {
     out.push_str("}\n");
     out
 }
+
+/// The text shown instead of a secret.
+pub const SECRET: &str = "[secret]";
+
+/// Replaces every occurrence of a secret inside `v` with [`SECRET`].
+pub fn mask_value(v: &mut Value, secrets: &[String]) {
+    match v {
+        Value::String(s) => {
+            for secret in secrets {
+                if s.contains(secret.as_str()) {
+                    *s = s.replace(secret.as_str(), SECRET);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| mask_value(i, secrets)),
+        Value::Object(m) => m.values_mut().for_each(|i| mask_value(i, secrets)),
+        Value::Number(n) => {
+            if secrets.iter().any(|s| *s == n.to_string()) {
+                *v = Value::String(SECRET.into());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Masks the secrets in every value of a plan, before it is shown.
+pub fn mask_plan(p: &mut Plan, secrets: &[String]) {
+    if secrets.is_empty() {
+        return;
+    }
+    let props = |m: &mut Option<rinfra_resources::Props>| {
+        for v in m.iter_mut().flat_map(|m| m.values_mut()) {
+            mask_value(v, secrets);
+        }
+    };
+    for s in &mut p.steps {
+        props(&mut s.inputs);
+        props(&mut s.current);
+        for c in &mut s.changes {
+            c.old.iter_mut().chain(c.new.iter_mut()).for_each(|v| mask_value(v, secrets));
+        }
+    }
+    for o in &mut p.outputs {
+        o.old.iter_mut().chain(o.new.iter_mut()).for_each(|v| mask_value(v, secrets));
+    }
+}

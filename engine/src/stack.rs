@@ -33,6 +33,8 @@ pub struct ConfigDecl {
     pub ty: ConfigType,
     /// The value used when none is given with `--config`.
     pub default: Option<Value>,
+    /// Whether the value is a secret, never shown in plans or outputs.
+    pub secret: bool,
     /// Where it is declared.
     pub span: Span,
 }
@@ -83,6 +85,8 @@ pub struct Stack {
     pub description: Option<String>,
     /// Config values after defaults and `--config` overrides.
     pub config: BTreeMap<String, Value>,
+    /// The text of every secret config value, to mask wherever it appears.
+    pub secrets: Vec<String>,
     /// Variables, as expressions.
     pub variables: BTreeMap<String, Expr>,
     /// Resources by logical name.
@@ -98,7 +102,7 @@ const TOP_KEYS: &[&str] = &["name", "description", "runtime", "config", "variabl
 const RESOURCE_KEYS: &[&str] = &["type", "properties", "options"];
 const OPTION_KEYS: &[&str] =
     &["dependsOn", "protect", "deleteBeforeReplace", "ignoreChanges", "retainOnDelete", "import"];
-const CONFIG_KEYS: &[&str] = &["type", "default", "description"];
+const CONFIG_KEYS: &[&str] = &["type", "default", "description", "secret"];
 
 /// Collects diagnostics while decoding.
 #[derive(Default)]
@@ -394,9 +398,20 @@ pub fn load(bytes: &[u8], overrides: &BTreeMap<String, String>, registry: &Regis
         order = crate::graph::topo_order(&resources);
     }
 
+    let secrets = config_decls
+        .iter()
+        .filter(|(_, d)| d.secret)
+        .filter_map(|(k, _)| config.get(k))
+        .map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
     let mut stack = Stack {
         name: name.unwrap_or_default(),
         description,
+        secrets,
         config,
         variables: variables.into_iter().map(|(k, (_, e))| (k, e)).collect(),
         resources,
@@ -430,6 +445,7 @@ fn decode_config(
         let Some(entries) = ck.expect_map(v, &format!("config `{}`", k.text)) else { continue };
         let mut ty = None;
         let mut default = None;
+        let mut secret = false;
         for (ek, ev) in entries {
             match ek.text.as_str() {
                 "type" => {
@@ -454,6 +470,7 @@ fn decode_config(
                 "description" => {
                     ck.expect_str(ev, "a config description");
                 }
+                "secret" => secret = ck.expect_bool(ev, "`secret`"),
                 _ => ck.unknown_key(ek, CONFIG_KEYS, "a config entry"),
             }
         }
@@ -489,7 +506,7 @@ fn decode_config(
             // the entry ends up without a value.
             broken.insert(k.text.clone());
         }
-        decls.insert(k.text.clone(), ConfigDecl { ty, default, span: k.span });
+        decls.insert(k.text.clone(), ConfigDecl { ty, default, secret, span: k.span });
     }
 }
 

@@ -48,7 +48,8 @@ pub fn stack_schema(registry: &Registry) -> Value {
                     "properties": {
                         "type": {"enum": ["String", "Integer", "Number", "Boolean", "string", "integer", "number", "boolean", "int", "bool"]},
                         "default": {},
-                        "description": {"type": "string"}
+                        "description": {"type": "string"},
+                        "secret": {"type": "boolean", "description": "Never show the value in plans or outputs."}
                     }
                 }
             },

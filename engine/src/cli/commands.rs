@@ -175,6 +175,22 @@ impl Session {
         p
     }
 
+    /// A copy of `p` fit to show: secrets masked.
+    fn shown(&self, p: &Plan) -> Plan {
+        let mut shown = p.clone();
+        render::mask_plan(&mut shown, &self.stack.secrets);
+        shown
+    }
+
+    /// The outputs fit to show: secrets masked.
+    fn shown_outputs(&self, outputs: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+        let mut o = outputs.clone();
+        for v in o.values_mut() {
+            render::mask_value(v, &self.stack.secrets);
+        }
+        o
+    }
+
     /// Applies `p` with progress lines and Ctrl-C handling, prints the
     /// summary and the outputs, and says whether every step succeeded.
     async fn apply(&mut self, p: &Plan, state: &mut StateFile) -> Result<bool, Exit> {
@@ -190,10 +206,10 @@ impl Session {
         super::signals::graceful(was_graceful);
         let report = report.map_err(|e| self.fail(e))?;
         self.phases.push(("apply", started.elapsed()));
-        print_report(self, &report, started, "Apply", &state.outputs);
+        print_report(self, &report, started, "Apply", &self.shown_outputs(&state.outputs));
         if report.ok() && !state.outputs.is_empty() && self.events.is_none() {
             println!("\nOutputs:\n");
-            print!("{}", render::outputs(&state.outputs));
+            print!("{}", render::outputs(&self.shown_outputs(&state.outputs)));
         }
         Ok(report.ok())
     }
@@ -209,9 +225,10 @@ impl Session {
 
     /// Prints the plan as text, or as a `plan` event in JSON mode.
     fn show_plan(&self, p: &Plan) {
+        let p = self.shown(p);
         match &self.events {
-            Some(e) => e.emit("plan", json!({"plan": plan_json(p)})),
-            None => print!("{}", render::plan(p, self.color)),
+            Some(e) => e.emit("plan", json!({"plan": plan_json(&p)})),
+            None => print!("{}", render::plan(&p, self.color)),
         }
     }
 
@@ -285,7 +302,7 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Destroy(a) => destroy(&g, a.yes, &a.target, a.json).await,
         Command::Drift(a) => drift(&g, a).await,
         Command::Import(a) => import(&g, &a.name, &a.id).await,
-        Command::Output(a) => output_cmd(&g, a.name.as_deref(), a.json),
+        Command::Output(a) => output_cmd(&g, a.name.as_deref(), a.json, a.show_secrets),
         Command::Validate(a) => validate(&g, a.json),
         Command::Unlock(a) => unlock(&g, a.force),
         Command::State(StateCommand::Verify) => state_verify(&g),
@@ -322,9 +339,9 @@ async fn preview(g: &Global, as_json: bool, refresh: bool, detailed: bool, targe
         plan::restrict(&mut p, targets, Some(&s.stack), &state, false).map_err(|e| s.fail(e))?;
     }
     if as_json {
-        output::json(&plan_json(&p));
+        output::json(&plan_json(&s.shown(&p)));
     } else {
-        print!("{}", render::plan(&p, s.color));
+        print!("{}", render::plan(&s.shown(&p), s.color));
     }
     s.print_stats();
     Ok(if detailed && !p.is_empty() { EXIT_CHANGES } else { EXIT_OK })
@@ -531,11 +548,14 @@ async fn destroy(g: &Global, yes: bool, targets: &[String], as_json: bool) -> Re
     Ok(if report.ok() { EXIT_OK } else { EXIT_ERROR })
 }
 
-fn output_cmd(g: &Global, name: Option<&str>, as_json: bool) -> Result<Exit, Exit> {
+fn output_cmd(g: &Global, name: Option<&str>, as_json: bool, show_secrets: bool) -> Result<Exit, Exit> {
     let s = Session::open(g)?;
-    let Some(state) = rinfra_state::load(&s.state_path, &s.stack.name).map_err(|e| s.fail(e))? else {
+    let Some(mut state) = rinfra_state::load(&s.state_path, &s.stack.name).map_err(|e| s.fail(e))? else {
         return Err(s.fail(format!("no state at {}: run `rinfra up` first", s.state_path.display())));
     };
+    if !show_secrets {
+        state.outputs = s.shown_outputs(&state.outputs);
+    }
     match name {
         Some(n) => {
             let Some(v) = state.outputs.get(n) else {
@@ -657,7 +677,7 @@ async fn remediate(s: &mut Session) -> Result<bool, Exit> {
         println!("Nothing to remediate.");
         return Ok(true);
     }
-    print!("{}", render::plan(&p, s.color));
+    s.show_plan(&p);
     println!();
     s.apply(&p, &mut state).await
 }

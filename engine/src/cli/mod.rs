@@ -85,25 +85,39 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show what `up` would change, without changing anything.
-    #[command(after_help = "Examples:\n  rinfra preview -s stacks/datacenter.yaml\n  rinfra preview -s stacks/datacenter.yaml --detailed-exitcode   # exit 2 when something would change\n  rinfra preview -s stacks/datacenter.yaml --json | jq .summary\n  rinfra preview -s stacks/datacenter.yaml --target alarm --refresh=false")]
+    #[command(
+        after_help = "Examples:\n  rinfra preview -s stacks/datacenter.yaml\n  rinfra preview -s stacks/datacenter.yaml --detailed-exitcode   # exit 2 when something would change\n  rinfra preview -s stacks/datacenter.yaml --json | jq .summary\n  rinfra preview -s stacks/datacenter.yaml --target alarm --refresh=false"
+    )]
     Preview(PreviewArgs),
     /// Create, update and delete resources so the cloud matches the stack.
-    #[command(after_help = "Examples:\n  rinfra up -s stacks/datacenter.yaml            # shows the plan, asks, applies\n  rinfra up -s stacks/datacenter.yaml --yes --config prefix=staging\n  rinfra up -s stacks/datacenter.yaml --yes --json   # one JSON event per line")]
+    #[command(
+        after_help = "Examples:\n  rinfra up -s stacks/datacenter.yaml            # shows the plan, asks, applies\n  rinfra up -s stacks/datacenter.yaml --yes --config prefix=staging\n  rinfra up -s stacks/datacenter.yaml --yes --json   # one JSON event per line"
+    )]
     Up(UpArgs),
     /// Read what the cloud holds and write it into the state.
-    #[command(after_help = "Examples:\n  rinfra refresh -s stacks/datacenter.yaml --preview-only\n  rinfra refresh -s stacks/datacenter.yaml --yes")]
+    #[command(
+        after_help = "Examples:\n  rinfra refresh -s stacks/datacenter.yaml --preview-only\n  rinfra refresh -s stacks/datacenter.yaml --yes"
+    )]
     Refresh(RefreshArgs),
     /// Delete every resource of the stack.
-    #[command(after_help = "Examples:\n  rinfra destroy -s stacks/datacenter.yaml --yes\n  rinfra destroy -s stacks/datacenter.yaml --yes --target stream   # the stream and its alarm")]
+    #[command(
+        after_help = "Examples:\n  rinfra destroy -s stacks/datacenter.yaml --yes\n  rinfra destroy -s stacks/datacenter.yaml --yes --target stream   # the stream and its alarm"
+    )]
     Destroy(DestroyArgs),
     /// Report how the cloud differs from the state, once or on a schedule.
-    #[command(after_help = "Exit codes: 0 in sync, 2 drift found, 1 error.\n\nExamples:\n  rinfra drift -s stacks/datacenter.yaml\n  rinfra drift -s stacks/datacenter.yaml --json\n  rinfra drift -s stacks/datacenter.yaml --every 15m --on-drift 'notify-team'\n  rinfra drift -s stacks/datacenter.yaml --remediate")]
+    #[command(
+        after_help = "Exit codes: 0 in sync, 2 drift found, 1 error.\n\nExamples:\n  rinfra drift -s stacks/datacenter.yaml\n  rinfra drift -s stacks/datacenter.yaml --json\n  rinfra drift -s stacks/datacenter.yaml --every 15m --on-drift 'notify-team'\n  rinfra drift -s stacks/datacenter.yaml --remediate"
+    )]
     Drift(DriftArgs),
     /// Adopt an existing cloud resource as a resource of the stack.
-    #[command(after_help = "Examples:\n  rinfra import -s stacks/xfusion.yaml stream xfusion-kinesis-stream\n  rinfra import -s stacks/xfusion.yaml alarm  xfusion-kinesis-alarm")]
+    #[command(
+        after_help = "Examples:\n  rinfra import -s stacks/xfusion.yaml stream xfusion-kinesis-stream\n  rinfra import -s stacks/xfusion.yaml alarm  xfusion-kinesis-alarm"
+    )]
     Import(ImportArgs),
     /// Print the stack's outputs from the state.
-    #[command(after_help = "Examples:\n  rinfra output -s stacks/datacenter.yaml\n  rinfra output -s stacks/datacenter.yaml kke_kinesis_stream_name\n  rinfra output -s stacks/datacenter.yaml --json")]
+    #[command(
+        after_help = "Examples:\n  rinfra output -s stacks/datacenter.yaml\n  rinfra output -s stacks/datacenter.yaml kke_kinesis_stream_name\n  rinfra output -s stacks/datacenter.yaml --json"
+    )]
     Output(OutputArgs),
     /// Check a stack file offline; no credentials needed.
     Validate(JsonArgs),
@@ -250,6 +264,9 @@ pub struct OutputArgs {
     /// Print as JSON.
     #[arg(long)]
     json: bool,
+    /// Show values that come from secret config entries.
+    #[arg(long)]
+    show_secrets: bool,
 }
 
 /// Arguments of commands with only `--json`.
