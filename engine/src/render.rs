@@ -394,11 +394,7 @@ pub fn mask_value(v: &mut Value, secrets: &[String]) {
         }
         Value::Array(items) => items.iter_mut().for_each(|i| mask_value(i, secrets)),
         Value::Object(m) => m.values_mut().for_each(|i| mask_value(i, secrets)),
-        Value::Number(n) => {
-            if secrets.iter().any(|s| *s == n.to_string()) {
-                *v = Value::String(SECRET.into());
-            }
-        }
+        Value::Number(n) if secrets.iter().any(|s| *s == n.to_string()) => *v = Value::String(SECRET.into()),
         _ => {}
     }
 }
