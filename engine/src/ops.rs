@@ -4,7 +4,7 @@
 use crate::diag::Diagnostics;
 use crate::plan::{Observations, current_inputs};
 use crate::stack::Stack;
-use rinfra_resources::{Observed, Props, ReadRequest, Registry};
+use rinfra_resources::{Observed, ReadRequest, Registry};
 use rinfra_state::{ResourceState, StateFile};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -194,11 +194,6 @@ pub fn drop_gone(state: &mut StateFile, observed: &Observations) -> Vec<String> 
         state.resources.remove(g);
     }
     gone
-}
-
-/// The recorded inputs of a resource, for display.
-pub fn inputs_of(state: &StateFile, name: &str) -> Option<Props> {
-    state.resources.get(name).map(|r| r.inputs.clone())
 }
 
 /// Why an import failed.

@@ -17,7 +17,7 @@ pub mod provider;
 pub mod schema;
 
 pub use aws::{Aws, AwsSettings, CallStats};
-pub use provider::{Created, NoProgress, Observed, Progress, Provider, ProviderError, ProviderResult, ReadRequest};
+pub use provider::{Created, Observed, Progress, Provider, ProviderError, ProviderResult, ReadRequest};
 pub use schema::{Props, ResourceSchema};
 
 use std::collections::BTreeMap;

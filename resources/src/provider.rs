@@ -85,14 +85,6 @@ pub trait Progress: Send + Sync {
     fn status(&self, message: &str);
 }
 
-/// A [`Progress`] that drops every message.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn status(&self, _message: &str) {}
-}
-
 /// One resource type: its schema and the cloud operations on it.
 ///
 /// Implementations must be idempotent where they can: the engine may retry
