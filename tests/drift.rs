@@ -55,15 +55,7 @@ async fn every_mutation_outside_rinfra_is_detected_and_remediated() {
     let in_sync = env.rinfra(&["drift", "--json"]).expect_code(0);
     assert_eq!(report(&in_sync)["summary"], serde_json::json!({"inSync": 2, "modified": 0, "deleted": 0}));
 
-    cloud
-        .kinesis
-        .increase_stream_retention_period()
-        .stream_name(&stream)
-        .retention_period_hours(48)
-        .send()
-        .await
-        .unwrap();
-    cloud.wait_active(&stream).await;
+    cloud.raise_retention(&stream, 48).await;
     detect_and_remediate(&env, "stream", "modified", Some(("retentionPeriod", 24.into(), 48.into()))).await;
     assert_eq!(cloud.stream(&stream).await.unwrap().retention_period_hours(), 24);
 

@@ -278,15 +278,7 @@ async fn drift_in_retention_and_threshold_is_shown_and_reverted() {
     env.rinfra(&["up", "--yes"]).expect_code(0);
     let (stream, alarm) = (env.name("kinesis-stream"), env.name("kinesis-alarm"));
 
-    cloud
-        .kinesis
-        .increase_stream_retention_period()
-        .stream_name(&stream)
-        .retention_period_hours(48)
-        .send()
-        .await
-        .unwrap();
-    cloud.wait_active(&stream).await;
+    cloud.raise_retention(&stream, 48).await;
     cloud.set_threshold(&alarm, 5.0).await;
 
     let p = env.rinfra(&["preview", "--detailed-exitcode"]).expect_code(2);
@@ -312,15 +304,7 @@ async fn refresh_writes_what_the_cloud_holds_into_the_state() {
     let cloud = Cloud::new().await;
     env.rinfra(&["up", "--yes"]).expect_code(0);
     let stream = env.name("kinesis-stream");
-    cloud
-        .kinesis
-        .increase_stream_retention_period()
-        .stream_name(&stream)
-        .retention_period_hours(72)
-        .send()
-        .await
-        .unwrap();
-    cloud.wait_active(&stream).await;
+    cloud.raise_retention(&stream, 72).await;
 
     let only = env.rinfra(&["refresh", "--preview-only"]).expect_code(0);
     assert!(only.stdout.contains("~ retentionPeriod = 24 -> 72"), "{}", only.stdout);

@@ -235,6 +235,19 @@ impl Cloud {
         out.metric_alarms().first().cloned()
     }
 
+    /// Raises the stream's retention behind rinfra's back, and waits until
+    /// the stream is ACTIVE again.
+    pub async fn raise_retention(&self, name: &str, hours: i32) {
+        self.kinesis
+            .increase_stream_retention_period()
+            .stream_name(name)
+            .retention_period_hours(hours)
+            .send()
+            .await
+            .expect("increase retention");
+        self.wait_active(name).await;
+    }
+
     /// Rewrites the alarm with a new threshold, keeping everything else.
     pub async fn set_threshold(&self, name: &str, threshold: f64) {
         let a = self.alarm(name).await.expect("alarm exists");
