@@ -229,22 +229,24 @@ pub fn attributes(inputs: &Props, outputs: &Props) -> Props {
     a
 }
 
+/// Reads `path` from the attributes of resource `res`. Unknown values are
+/// explicit in the attributes, so a property that is simply not set reads
+/// as null; a path into an unknown value stays unknown.
+fn lookup_attribute(attrs: &BTreeMap<String, Props>, res: &str, path: &[String]) -> Option<Value> {
+    let (first, rest) = path.split_first()?;
+    let mut v = attrs.get(res)?.get(first).cloned().unwrap_or(Value::Null);
+    for p in rest {
+        if is_unknown(&v) {
+            return Some(v);
+        }
+        v = v.get(p)?.clone();
+    }
+    Some(v)
+}
+
 /// Evaluates a resource's properties against known attributes.
 pub fn eval_inputs(stack: &Stack, name: &str, attrs: &BTreeMap<String, Props>) -> Result<Props, PlanError> {
-    let lookup = |res: &str, path: &[String]| -> Option<Value> {
-        let a = attrs.get(res)?;
-        let (first, rest) = path.split_first()?;
-        // Unknown values are explicit in the attributes; a property that is
-        // simply not set is null.
-        let mut v = a.get(first).cloned().unwrap_or(Value::Null);
-        for p in rest {
-            if is_unknown(&v) {
-                return Some(v);
-            }
-            v = v.get(p)?.clone();
-        }
-        Some(v)
-    };
+    let lookup = |res: &str, path: &[String]| lookup_attribute(attrs, res, path);
     let ctx = EvalContext { config: &stack.config, variables: &stack.variables, resource: &lookup };
     let decl = stack
         .resources
@@ -259,17 +261,7 @@ pub fn eval_inputs(stack: &Stack, name: &str, attrs: &BTreeMap<String, Props>) -
 
 /// Evaluates the stack outputs against known attributes.
 pub fn eval_outputs(stack: &Stack, attrs: &BTreeMap<String, Props>) -> BTreeMap<String, Value> {
-    let lookup = |res: &str, path: &[String]| -> Option<Value> {
-        let a = attrs.get(res)?;
-        let mut v = a.get(path.first()?).cloned().unwrap_or(Value::Null);
-        for p in &path[1..] {
-            if is_unknown(&v) {
-                return Some(v);
-            }
-            v = v.get(p)?.clone();
-        }
-        Some(v)
-    };
+    let lookup = |res: &str, path: &[String]| lookup_attribute(attrs, res, path);
     let ctx = EvalContext { config: &stack.config, variables: &stack.variables, resource: &lookup };
     // A path into a value that does not exist evaluates to null; unknown
     // values are explicit in the attributes.

@@ -4,7 +4,9 @@ use crate::aws::{Aws, WaitPolicy};
 use crate::provider::{Created, Observed, Progress, Provider, ProviderError, ProviderResult, ReadRequest};
 use crate::schema::{Change, Property, Props, ResourceSchema, Type, Violation, is_unknown, key_path, normalize_props};
 use async_trait::async_trait;
-use aws_sdk_kinesis::types::{EncryptionType, MetricsName, ScalingType, StreamMode, StreamModeDetails, StreamStatus};
+use aws_sdk_kinesis::types::{
+    EncryptionType, MetricsName, ScalingType, StreamDescriptionSummary, StreamMode, StreamModeDetails, StreamStatus,
+};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -165,19 +167,7 @@ fn tag_map(p: &Props) -> BTreeMap<String, String> {
 impl KinesisStream {
     /// Reads one stream, or `None` when it does not exist or is being deleted.
     async fn read_one(&self, req: &ReadRequest) -> ProviderResult<Option<Observed>> {
-        let client = self.aws.kinesis().await;
-        self.aws.limit("kinesis:DescribeStreamSummary").await;
-        let out = match client.describe_stream_summary().stream_name(&req.id).send().await {
-            Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
-            Err(e) => return Err(api("DescribeStreamSummary", &e)),
-        };
-        let Some(s) = out.stream_description_summary() else {
-            return Err(ProviderError::Api {
-                operation: "kinesis:DescribeStreamSummary".into(),
-                message: "the answer had no stream description".into(),
-            });
-        };
+        let Some(s) = self.describe(&req.id).await? else { return Ok(None) };
         if *s.stream_status() == StreamStatus::Deleting {
             return Ok(None);
         }
@@ -240,76 +230,74 @@ impl KinesisStream {
         Ok(tags)
     }
 
-    /// Polls until the stream is ACTIVE, starting fast and backing off.
-    /// Returns the stream's ARN.
-    async fn wait_active(&self, name: &str, progress: &dyn Progress) -> ProviderResult<String> {
-        let client = self.aws.kinesis().await;
-        let start = Instant::now();
-        let mut delay = self.wait.first;
-        let mut said = false;
-        loop {
-            self.aws.limit("kinesis:DescribeStreamSummary").await;
-            match client.describe_stream_summary().stream_name(name).send().await {
-                Ok(out) => {
-                    if let Some(s) = out.stream_description_summary() {
-                        if *s.stream_status() == StreamStatus::Active {
-                            return Ok(s.stream_arn().to_string());
-                        }
-                        if !said {
-                            progress.status(&format!("waiting for ACTIVE (now {})", s.stream_status().as_str()));
-                            said = true;
-                        }
-                    }
-                }
-                // Just after CreateStream some endpoints do not list the
-                // stream yet; keep waiting within the bound.
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
-                Err(e) => return Err(api("DescribeStreamSummary", &e)),
-            }
-            if start.elapsed() > self.wait.timeout {
-                return Err(ProviderError::Timeout {
-                    what: format!("stream {name} to become ACTIVE"),
-                    seconds: self.wait.timeout.as_secs(),
-                });
-            }
-            tokio::time::sleep(delay).await;
-            delay = self.wait.next(delay);
-        }
-    }
-
-    /// The status of the stream of this name, or `None` when there is none.
-    async fn status_of(&self, name: &str) -> ProviderResult<Option<StreamStatus>> {
+    /// Describes the stream, or `None` when there is no stream of this name.
+    async fn describe(&self, name: &str) -> ProviderResult<Option<StreamDescriptionSummary>> {
         let client = self.aws.kinesis().await;
         self.aws.limit("kinesis:DescribeStreamSummary").await;
         match client.describe_stream_summary().stream_name(name).send().await {
-            Ok(out) => Ok(out.stream_description_summary().map(|s| s.stream_status().clone())),
+            Ok(out) => out.stream_description_summary().cloned().map(Some).ok_or_else(|| ProviderError::Api {
+                operation: "kinesis:DescribeStreamSummary".into(),
+                message: "the answer had no stream description".into(),
+            }),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
             Err(e) => Err(api("DescribeStreamSummary", &e)),
         }
     }
 
-    /// Polls until the stream no longer exists.
-    async fn wait_gone(&self, name: &str, progress: &dyn Progress) -> ProviderResult<()> {
-        let client = self.aws.kinesis().await;
+    /// Describes the stream until `done` returns a value, polling fast at
+    /// first and backing off, within the wait bound. `what` completes
+    /// "stream NAME …" in the timeout message.
+    async fn poll<T>(
+        &self,
+        name: &str,
+        what: &str,
+        mut done: impl FnMut(Option<&StreamDescriptionSummary>) -> Option<T> + Send,
+    ) -> ProviderResult<T> {
         let start = Instant::now();
         let mut delay = self.wait.first;
-        progress.status("waiting for the stream to be deleted");
         loop {
-            self.aws.limit("kinesis:DescribeStreamSummary").await;
-            match client.describe_stream_summary().stream_name(name).send().await {
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(()),
-                Err(e) => return Err(api("DescribeStreamSummary", &e)),
-                Ok(_) => {}
+            if let Some(v) = done(self.describe(name).await?.as_ref()) {
+                return Ok(v);
             }
             if start.elapsed() > self.wait.timeout {
                 return Err(ProviderError::Timeout {
-                    what: format!("stream {name} to be deleted"),
+                    what: format!("stream {name} {what}"),
                     seconds: self.wait.timeout.as_secs(),
                 });
             }
             tokio::time::sleep(delay).await;
             delay = self.wait.next(delay);
         }
+    }
+
+    /// Polls until the stream is ACTIVE. Returns the stream's ARN.
+    async fn wait_active(&self, name: &str, progress: &dyn Progress) -> ProviderResult<String> {
+        let mut said = false;
+        self.poll(name, "to become ACTIVE", |s| {
+            // Just after CreateStream some endpoints do not list the stream
+            // yet; keep waiting within the bound.
+            let s = s?;
+            if *s.stream_status() == StreamStatus::Active {
+                return Some(s.stream_arn().to_string());
+            }
+            if !said {
+                progress.status(&format!("waiting for ACTIVE (now {})", s.stream_status().as_str()));
+                said = true;
+            }
+            None
+        })
+        .await
+    }
+
+    /// The status of the stream of this name, or `None` when there is none.
+    async fn status_of(&self, name: &str) -> ProviderResult<Option<StreamStatus>> {
+        Ok(self.describe(name).await?.map(|s| s.stream_status().clone()))
+    }
+
+    /// Polls until the stream no longer exists.
+    async fn wait_gone(&self, name: &str, progress: &dyn Progress) -> ProviderResult<()> {
+        progress.status("waiting for the stream to be deleted");
+        self.poll(name, "to be deleted", |s| s.is_none().then_some(())).await
     }
 
     /// Runs a mutating call, waiting for ACTIVE and trying again while
