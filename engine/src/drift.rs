@@ -4,7 +4,7 @@
 //! documented in the README, for history files and hooks.
 
 use crate::plan::{Observations, current_inputs};
-use rinfra_resources::Registry;
+use rinfra_provider::Registry;
 use rinfra_state::StateFile;
 use serde::Serialize;
 use serde_json::Value;

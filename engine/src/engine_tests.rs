@@ -1,12 +1,14 @@
 //! Unit tests of planning and applying, against the in-memory cloud.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+use crate::apply::LocalStore;
 use crate::apply::{self, ApplyOptions, Quiet};
 use crate::memory::{self, Cloud};
 use crate::ops;
-use crate::plan::{self, Op, Plan};
+use crate::plan::{self, DeleteFirst, Op, Plan, Reason, ReplaceOrder};
 use crate::render;
 use crate::stack::{self, Stack};
-use rinfra_resources::Registry;
+use rinfra_provider::Registry;
 use rinfra_state::StateFile;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -62,7 +64,8 @@ impl World {
         let p = self.plan(yaml).await;
         let s = self.stack(yaml);
         let path = self.dir.path().join("state.json");
-        let report = apply::apply(&p, Some(&s), &mut self.state, &path, &self.registry, &options, Arc::new(Quiet))
+        let store = LocalStore { path: path.clone() };
+        let report = apply::apply(&p, Some(&s), &mut self.state, &store, &self.registry, &options, Arc::new(Quiet))
             .await
             .unwrap();
         if report.ok() {
@@ -126,22 +129,52 @@ async fn a_changed_property_is_an_update_of_only_that_property() {
 }
 
 #[tokio::test]
-async fn a_rename_replaces_delete_first_and_dependents_follow() {
+async fn a_rename_creates_first_then_dependents_follow_then_the_old_goes() {
     let mut w = World::new();
     w.up(BASE).await;
     let renamed = BASE.replace("name: s1", "name: s2");
     let (p, r) = w.up(&renamed).await;
     assert!(r.ok());
-    assert_eq!(ops_of(&p), [("stream".into(), Op::Replace), ("alarm".into(), Op::Update)]);
-    assert!(p.steps[0].delete_before_replace);
+    let cbd = Op::Replace(ReplaceOrder::CreateBeforeDelete);
+    assert_eq!(ops_of(&p), [("stream".into(), cbd), ("alarm".into(), Op::Update)]);
     assert!(p.steps[0].changes[0].replaces);
+    let writes = w.cloud.writes();
+    assert_eq!(
+        writes[2..],
+        ["create test:Stream s2", "update[dimensions] test:Alarm a1", "delete test:Stream s1"],
+        "{writes:?}"
+    );
+    assert_eq!(w.state.resources["alarm"].inputs["dimensions"]["Stream"], json!("s2"));
+    assert!(w.state.replaced.is_empty(), "the old half is gone from the state too");
+}
+
+#[tokio::test]
+async fn delete_before_replace_is_never_read() {
+    let mut w = World::new();
+    let dbr = BASE
+        .replace("      metrics: [b, a]\n", "      metrics: [b, a]\n    options:\n      deleteBeforeReplace: true\n");
+    w.up(&dbr).await;
+    let (p, r) = w.up(&dbr.replace("name: s1", "name: s2")).await;
+    assert!(r.ok());
+    assert_eq!(p.steps[0].op, Op::Replace(ReplaceOrder::DeleteBeforeCreate(DeleteFirst::Requested)));
     let writes = w.cloud.writes();
     assert_eq!(
         writes[2..],
         ["delete test:Stream s1", "create test:Stream s2", "update[dimensions] test:Alarm a1"],
         "{writes:?}"
     );
-    assert_eq!(w.state.resources["alarm"].inputs["dimensions"]["Stream"], json!("s2"));
+    let text = render::plan(&p, false);
+    assert!(text.contains("delete first: the resource sets deleteBeforeReplace"), "{text}");
+}
+
+#[tokio::test]
+async fn a_replace_that_keeps_its_name_deletes_first_and_says_why() {
+    let mut w = World::new();
+    w.up(BASE).await;
+    // `kind` forces replacement, and the name stays: both cannot coexist.
+    let p = w.plan(&BASE.replace("      metrics: [b, a]\n", "      metrics: [b, a]\n      kind: other\n")).await;
+    assert_eq!(p.steps[0].op, Op::Replace(ReplaceOrder::DeleteBeforeCreate(DeleteFirst::SameId)));
+    assert!(render::plan(&p, false).contains("the replacement keeps the same name"));
 }
 
 #[tokio::test]
@@ -164,7 +197,7 @@ async fn drift_is_marked_and_a_vanished_resource_is_recreated() {
     w.cloud.remove("test:Stream", "s1");
     let p = w.plan(BASE).await;
     assert_eq!(p.steps[0].op, Op::Create);
-    assert_eq!(p.steps[0].reason.as_deref(), Some("deleted outside rinfra"));
+    assert_eq!(p.steps[0].reason, Some(Reason::DeletedOutside));
     let t = p.steps[1].changes.iter().find(|c| c.name == "threshold").unwrap();
     assert!(t.drift);
     assert_eq!((t.old.clone(), t.new.clone()), (Some(json!(9)), Some(json!(1))));
@@ -215,19 +248,21 @@ async fn pending_operations_are_reconciled_with_the_cloud() {
     // A crash after CreateStream reached the cloud but before the state
     // recorded it: a pending create for a resource that exists.
     w.cloud.resources.lock().unwrap().insert("test:Stream/s7".into(), [("name".to_string(), json!("s7"))].into());
-    let pending = |kind: &str, resource: &str, id: &str| rinfra_state::PendingOperation {
-        kind: kind.into(),
+    let pending = |kind: rinfra_state::PendingKind, resource: &str, id: &str| rinfra_state::PendingOperation {
+        kind,
         resource: resource.into(),
         type_: "test:Stream".into(),
         id: id.into(),
         inputs: BTreeMap::new(),
         dependencies: vec![],
     };
+    w.cloud.owners.lock().unwrap().insert("s7".into(), rinfra_provider::Ownership::new("demo", "made"));
+    use rinfra_state::PendingKind::{Create, Delete};
     w.state.pending =
-        vec![pending("create", "made", "s7"), pending("create", "never", "s8"), pending("delete", "stream", "s1")];
-    let notes = ops::reconcile_pending(&mut w.state, &w.registry).await.unwrap();
+        vec![pending(Create, "made", "s7"), pending(Create, "never", "s8"), pending(Delete, "stream", "s1")];
+    let notes = ops::reconcile_pending(&mut w.state, None, &w.registry).await.unwrap();
     assert_eq!(notes.len(), 3, "{notes:?}");
-    assert!(w.state.resources.contains_key("made"), "an interrupted create that happened is adopted");
+    assert!(w.state.resources.contains_key("made"), "an interrupted create that happened, with our tags, is adopted");
     assert!(!w.state.resources.contains_key("never"));
     assert!(w.state.resources.contains_key("stream"), "an interrupted delete that did not happen keeps the resource");
     assert!(w.state.pending.is_empty());
@@ -285,7 +320,9 @@ async fn interrupt_after_the_delete_half_of_a_replace_is_not_success() {
     w.up(BASE).await;
     let options = ApplyOptions::default();
     *w.cloud.interrupt_on_delete.lock().unwrap() = Some(options.cancel.clone());
-    let (_, r) = w.up_with(&BASE.replace("name: s1", "name: s2"), options).await;
+    let dbr = BASE
+        .replace("      metrics: [b, a]\n", "      metrics: [b, a]\n    options:\n      deleteBeforeReplace: true\n");
+    let (_, r) = w.up_with(&dbr.replace("name: s1", "name: s2"), options).await;
     assert!(!r.ok(), "{r:?}");
     assert!(r.interrupted);
     assert!(!w.state.resources.contains_key("stream"), "the state says the old stream is gone");
@@ -321,7 +358,7 @@ async fn a_type_change_deletes_with_the_old_types_provider() {
     );
     let (p, r) = w.up(&retyped).await;
     assert!(r.ok(), "{r:?}");
-    assert_eq!(p.steps[0].op, Op::Replace);
+    assert_eq!(p.steps[0].op, Op::Replace(ReplaceOrder::DeleteBeforeCreate(DeleteFirst::TypeChanged)));
     let writes = w.cloud.writes();
     assert!(writes.contains(&"delete test:Stream s1".to_string()), "{writes:?}");
     assert!(writes.contains(&"create test:Alarm s1".to_string()), "{writes:?}");
@@ -362,4 +399,105 @@ async fn secrets_are_masked_wherever_they_appear_in_a_plan() {
     let text = render::plan(&p, false);
     assert!(!text.contains("s3cr3t-v4lue"), "{text}");
     assert!(text.contains("\"token=[secret]\"") && text.contains("+ note = \"[secret]\""), "{text}");
+}
+
+/// A store that keeps every state it was asked to save.
+#[derive(Default)]
+struct RecordingStore(std::sync::Mutex<Vec<StateFile>>);
+
+impl apply::Store for RecordingStore {
+    fn save(&self, state: &mut StateFile) -> Result<(), rinfra_state::StateError> {
+        self.0.lock().unwrap().push(state.clone());
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+}
+
+#[tokio::test]
+async fn type_changing_replace_orphans_the_old_resource() {
+    let mut w = World::new();
+    w.up(BASE).await;
+    let retyped = BASE.replace(
+        "  stream:\n    type: test:Stream\n    properties:\n      name: s1\n      metrics: [b, a]\n",
+        "  stream:\n    type: test:Alarm\n    properties:\n      name: s1\n      threshold: 3\n",
+    );
+    let p = w.plan(&retyped).await;
+    let store = RecordingStore::default();
+    let s = w.stack(&retyped);
+    let mut state = w.state.clone();
+    apply::apply(&p, Some(&s), &mut state, &store, &w.registry, &ApplyOptions::default(), Arc::new(Quiet))
+        .await
+        .unwrap();
+    // The state saved just before the delete call, as a crash would leave it.
+    let saved = store.0.lock().unwrap().clone();
+    let mut crashed = saved
+        .into_iter()
+        .find(|s| s.pending.iter().any(|p| p.kind == rinfra_state::PendingKind::Delete))
+        .expect("a pending delete was saved before the delete call");
+    assert_eq!(crashed.pending[0].type_, "test:Stream", "the pending delete names the provider really called");
+    // Had the delete not reached the cloud, reconcile must find the old
+    // resource through the old type's provider, not forget it.
+    w.cloud.resources.lock().unwrap().insert("test:Stream/s1".into(), [("name".to_string(), json!("s1"))].into());
+    let notes = ops::reconcile_pending(&mut crashed, Some(&s), &w.registry).await.unwrap();
+    assert!(matches!(notes[0], ops::Recovered::NotDeleted { .. }), "{notes:?}");
+    assert_eq!(crashed.resources["stream"].type_, "test:Stream");
+}
+
+#[tokio::test]
+async fn reconcile_adopts_what_it_cannot_prove_it_made() {
+    let mut w = World::new();
+    let protected =
+        BASE.replace("      metrics: [b, a]\n", "      metrics: [b, a]\n    options:\n      protect: true\n");
+    let s = w.stack(&protected);
+    // Someone else's stream under the name an interrupted create would use.
+    w.cloud.resources.lock().unwrap().insert("test:Stream/s1".into(), [("name".to_string(), json!("s1"))].into());
+    let pending = rinfra_state::PendingOperation {
+        kind: rinfra_state::PendingKind::Create,
+        resource: "stream".into(),
+        type_: "test:Stream".into(),
+        id: "s1".into(),
+        inputs: BTreeMap::new(),
+        dependencies: vec![],
+    };
+    w.state.pending = vec![pending.clone()];
+    let notes = ops::reconcile_pending(&mut w.state, Some(&s), &w.registry).await.unwrap();
+    assert!(!w.state.resources.contains_key("stream"), "no evidence, no adoption");
+    assert!(notes[0].to_string().contains("rinfra import stream s1"), "{}", notes[0]);
+    // With ownership tags naming this stack and resource, it is adopted,
+    // with the options the stack gives it.
+    w.cloud.owners.lock().unwrap().insert("s1".into(), rinfra_provider::Ownership::new("demo", "stream"));
+    w.state.pending = vec![pending];
+    ops::reconcile_pending(&mut w.state, Some(&s), &w.registry).await.unwrap();
+    assert!(w.state.resources["stream"].protect, "adopted with the stack's protect");
+}
+
+#[tokio::test]
+async fn a_failed_update_forgets_what_it_did() {
+    let mut w = World::new();
+    w.up(BASE).await;
+    w.cloud.fail_update.lock().unwrap().insert("s1".into());
+    let changed = BASE.replace("      metrics: [b, a]\n", "      metrics: [c]\n      size: 5\n");
+    let (_, r) = w.up(&changed).await;
+    assert!(!r.ok());
+    // The first change (metrics) reached the cloud before the failure; the
+    // state says so, so a plan without refresh tells the truth.
+    assert_eq!(w.state.resources["stream"].inputs["metrics"], json!(["c"]));
+    assert_ne!(w.state.resources["stream"].inputs.get("size"), Some(&json!(5)));
+    w.cloud.fail_update.lock().unwrap().clear();
+    let s = w.stack(&changed);
+    let p = plan::plan(&s, &w.state, &w.registry, None).unwrap();
+    let names: Vec<&str> = p.steps[0].changes.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["size"]);
+}
+
+#[tokio::test]
+async fn a_panicked_task_is_reported_with_its_resource_name() {
+    let mut w = World::new();
+    w.cloud.panic_create.lock().unwrap().insert("s1".into());
+    let (_, r) = w.up(BASE).await;
+    assert_eq!(r.failures.len(), 1, "{r:?}");
+    assert_eq!(r.failures[0].name, "stream");
+    assert!(matches!(r.failures[0].error, apply::StepError::Panicked(_)));
 }

@@ -190,7 +190,7 @@ pub struct EvalContext<'a> {
 
 fn walk(mut v: Value, path: &[String]) -> Option<Value> {
     for p in path {
-        if rinfra_resources::schema::is_unknown(&v) && v.is_string() {
+        if rinfra_provider::schema::is_unknown(&v) && v.is_string() {
             return Some(v);
         }
         v = v.get(p)?.clone();

@@ -3,10 +3,12 @@
 //!
 //! Data flows one way: [`stack::load`] checks a stack file into a
 //! [`stack::Stack`]; [`ops::refresh`] reads what the cloud holds for every
-//! resource in the state; [`plan::plan`] compares the two into a
-//! [`plan::Plan`]; [`apply::apply`] carries it out, saving the state after
-//! every operation. Providers come from `rinfra-resources` through a
-//! registry, so nothing here knows any particular resource type.
+//! resource in the state; [`plan::plan_mode`] compares the two into a
+//! [`plan::Plan`]; [`apply::apply`] carries it out, its journal saving the
+//! state after every operation. [`session::Session`] strings these into the
+//! operations commands are made of. Providers come through a registry of
+//! `rinfra-provider` trait objects; this crate depends on no cloud SDK and
+//! knows no particular resource type.
 
 // Diagnostics carry a message, a label, a hint and secondary spans; they
 // only travel on the error path, where their size costs nothing that
@@ -16,14 +18,19 @@
 pub mod apply;
 pub mod diag;
 pub mod drift;
+pub mod error;
 pub mod expr;
 pub mod graph;
 pub mod ops;
 pub mod plan;
 pub mod render;
+pub mod schedule;
+pub mod session;
 pub mod stack;
 pub mod stack_schema;
 pub mod yaml;
+
+pub use error::Error;
 
 #[cfg(test)]
 mod engine_tests;

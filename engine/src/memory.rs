@@ -1,10 +1,11 @@
 //! An in-memory cloud for unit tests of the engine: one provider per
 //! schema, a shared log of calls, and failures on demand.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use async_trait::async_trait;
-use rinfra_resources::schema::{Property, ResourceSchema, Type};
-use rinfra_resources::{
-    Created, Observed, Progress, Props, Provider, ProviderError, ProviderResult, ReadRequest, Registry,
+use rinfra_provider::schema::{Property, ResourceSchema, Type};
+use rinfra_provider::{
+    Created, Observed, Ownership, Progress, Props, Provider, ProviderError, ProviderResult, ReadRequest, Registry,
 };
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +22,12 @@ pub struct Cloud {
     pub fail_create: Mutex<BTreeSet<String>>,
     /// Ids whose create makes the resource, then fails.
     pub partial_create: Mutex<BTreeSet<String>>,
+    /// The ownership tags each id was created with.
+    pub owners: Mutex<BTreeMap<String, Ownership>>,
+    /// Ids whose update applies its first changed property, then fails.
+    pub fail_update: Mutex<BTreeSet<String>>,
+    /// Ids whose create panics, standing in for a bug in a provider.
+    pub panic_create: Mutex<BTreeSet<String>>,
     /// Set when any delete runs, standing in for a Ctrl-C at that moment.
     pub interrupt_on_delete: Mutex<Option<Arc<std::sync::atomic::AtomicBool>>>,
 }
@@ -76,6 +83,7 @@ pub fn stream_schema() -> ResourceSchema {
             )
             .default(json!([])),
             Property::new("note", Type::String, "A multi-line note.").default(json!("")),
+            Property::new("kind", Type::String, "A property whose change forces replacement.").replaces(),
         ],
         outputs: vec!["name", "arn"],
         name_property: "name",
@@ -130,16 +138,24 @@ impl Provider for Memory {
             self.log("read", &r.id);
             let found =
                 self.cloud.resources.lock().ok().and_then(|m| m.get(&Cloud::key(self.schema.token, &r.id)).cloned());
-            out.push(Ok(found.map(|inputs| Observed { inputs, outputs: self.outputs(&r.id) })));
+            let owner =
+                if r.ownership { self.cloud.owners.lock().ok().and_then(|o| o.get(&r.id).cloned()) } else { None };
+            out.push(Ok(found.map(|inputs| Observed { inputs, outputs: self.outputs(&r.id), owner })));
         }
         out
     }
 
-    async fn create(&self, props: &Props, _progress: &dyn Progress) -> ProviderResult<Created> {
+    async fn create(&self, props: &Props, owner: &Ownership, _progress: &dyn Progress) -> ProviderResult<Created> {
         let id = props.get("name").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        if self.cloud.panic_create.lock().map(|s| s.contains(&id)).unwrap_or(false) {
+            panic!("injected panic creating {id}");
+        }
+        if let Ok(mut o) = self.cloud.owners.lock() {
+            o.insert(id.clone(), owner.clone());
+        }
         self.log("create", &id);
         if self.cloud.fail_create.lock().map(|s| s.contains(&id)).unwrap_or(false) {
-            return Err(ProviderError::Api { operation: "test:Create".into(), message: "injected failure".into() });
+            return Err(ProviderError::api("test:Create", "injected failure"));
         }
         let key = Cloud::key(self.schema.token, &id);
         let mut m = self.cloud.resources.lock().map_err(|e| ProviderError::Invalid(e.to_string()))?;
@@ -152,7 +168,7 @@ impl Provider for Memory {
             return Err(ProviderError::Partial {
                 id: id.clone(),
                 outputs: self.outputs(&id),
-                source: Box::new(ProviderError::Api { operation: "test:Configure".into(), message: "injected".into() }),
+                source: Box::new(ProviderError::api("test:Configure", "injected")),
             });
         }
         m.insert(key, props.clone());
@@ -168,6 +184,16 @@ impl Provider for Memory {
         _progress: &dyn Progress,
     ) -> ProviderResult<Props> {
         self.log(&format!("update[{}]", changed.iter().cloned().collect::<Vec<_>>().join(",")), id);
+        if self.cloud.fail_update.lock().map(|s| s.contains(id)).unwrap_or(false) {
+            // Like a Kinesis update whose third of six calls fails: the
+            // first change is made, the rest are not.
+            if let (Ok(mut m), Some(first)) = (self.cloud.resources.lock(), changed.iter().next()) {
+                if let (Some(r), Some(v)) = (m.get_mut(&Cloud::key(self.schema.token, id)), new.get(first)) {
+                    r.insert(first.clone(), v.clone());
+                }
+            }
+            return Err(ProviderError::api("test:Update", "injected failure after the first change"));
+        }
         if let Ok(mut m) = self.cloud.resources.lock() {
             m.insert(Cloud::key(self.schema.token, id), new.clone());
         }

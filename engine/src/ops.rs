@@ -4,8 +4,8 @@
 use crate::diag::Diagnostics;
 use crate::plan::{Observations, current_inputs};
 use crate::stack::Stack;
-use rinfra_resources::{Observed, ReadRequest, Registry};
-use rinfra_state::{ResourceState, StateFile};
+use rinfra_provider::{Observed, Ownership, ProviderError, ReadRequest, Registry};
+use rinfra_state::{PendingKind, ReplacedResource, ResourceState, StateFile};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -23,6 +23,8 @@ pub enum LoadError {
     /// The stack is invalid.
     #[error("{diagnostics}")]
     Invalid {
+        /// The file.
+        path: PathBuf,
         /// The file's text, for rendering carets.
         source_text: String,
         /// What is wrong.
@@ -34,6 +36,7 @@ pub enum LoadError {
 pub fn load_stack(path: &Path, overrides: &BTreeMap<String, String>, registry: &Registry) -> Result<Stack, LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
     crate::stack::load(&bytes, overrides, registry).map_err(|diagnostics| LoadError::Invalid {
+        path: path.to_path_buf(),
         source_text: String::from_utf8_lossy(&bytes).into_owned(),
         diagnostics,
     })
@@ -44,10 +47,25 @@ pub fn default_state_path(stack_name: &str) -> PathBuf {
     PathBuf::from(".rinfra").join(format!("{stack_name}.json"))
 }
 
-/// A failed read during refresh.
+/// One resource that could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("refresh failed for {}: {}", .0.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "), .0.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>().join("; "))]
-pub struct RefreshError(pub Vec<(String, String)>);
+#[error("`{resource}`: {source}")]
+pub struct ReadFailure {
+    /// The resource.
+    pub resource: String,
+    /// Why.
+    #[source]
+    pub source: ProviderError,
+}
+
+/// Failed reads during refresh, each with its provider's error.
+#[derive(Debug, thiserror::Error)]
+#[error("refresh failed for {}", .0.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "))]
+pub struct RefreshError(pub Vec<ReadFailure>);
+
+fn unknown_type(type_: &str) -> ProviderError {
+    ProviderError::Invalid(format!("unknown resource type {type_}; upgrade rinfra or remove it with `rinfra state rm`"))
+}
 
 /// The property names of a resource that the stack sets, without
 /// evaluating anything.
@@ -73,7 +91,9 @@ pub async fn refresh(
     let mut jobs = Vec::new();
     for (type_, members) in by_type {
         let Some(provider) = registry.get(type_) else {
-            errors.extend(members.iter().map(|(n, _)| ((*n).clone(), format!("unknown type {type_}"))));
+            errors.extend(
+                members.iter().map(|(n, _)| ReadFailure { resource: (*n).clone(), source: unknown_type(type_) }),
+            );
             continue;
         };
         let requests: Vec<ReadRequest> = members
@@ -81,7 +101,7 @@ pub async fn refresh(
             .map(|(n, r)| {
                 let mut managed: BTreeSet<String> = r.inputs.keys().cloned().collect();
                 managed.extend(stack_keys(stack, n));
-                ReadRequest { id: r.id.clone(), managed }
+                ReadRequest::new(r.id.clone(), managed)
             })
             .collect();
         let names: Vec<String> = members.iter().map(|(n, _)| (*n).clone()).collect();
@@ -94,7 +114,7 @@ pub async fn refresh(
                 Ok(o) => {
                     out.insert(name, o);
                 }
-                Err(e) => errors.push((name, e.to_string())),
+                Err(source) => errors.push(ReadFailure { resource: name, source }),
             }
         }
     }
@@ -123,65 +143,163 @@ pub fn apply_refresh(state: &mut StateFile, observed: &Observations, registry: &
     }
 }
 
-/// Settles operations a crashed run left pending, by reading the cloud.
-/// Returns a sentence per operation saying what was done.
-pub async fn reconcile_pending(state: &mut StateFile, registry: &Registry) -> Result<Vec<String>, RefreshError> {
+/// What reconciling one interrupted operation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovered {
+    /// An interrupted create had made the resource, and its ownership tags
+    /// prove this stack made it: it is now in the state.
+    Adopted {
+        /// The resource.
+        name: String,
+        /// Its cloud id.
+        id: String,
+    },
+    /// A resource exists under the id an interrupted create would have
+    /// used, but nothing proves this stack made it: it stays out of the
+    /// state, and the user decides.
+    NotAdopted {
+        /// The resource.
+        name: String,
+        /// Its cloud id.
+        id: String,
+    },
+    /// An interrupted create never reached the cloud.
+    NeverCreated {
+        /// The resource.
+        name: String,
+    },
+    /// An interrupted operation had no cloud id to look for.
+    NoId {
+        /// The resource.
+        name: String,
+        /// What was interrupted.
+        kind: PendingKind,
+    },
+    /// An interrupted delete had finished.
+    Deleted {
+        /// The resource.
+        name: String,
+    },
+    /// An interrupted delete had not happened; the resource stays.
+    NotDeleted {
+        /// The resource.
+        name: String,
+    },
+    /// An interrupted update: the state now holds what the cloud holds.
+    Refreshed {
+        /// The resource.
+        name: String,
+    },
+    /// The resource of an interrupted update no longer exists.
+    Vanished {
+        /// The resource.
+        name: String,
+    },
+}
+
+impl std::fmt::Display for Recovered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Recovered::Adopted { name, id } => {
+                write!(f, "adopted `{name}` ({id}): an interrupted create had made it, and its tags name this stack")
+            }
+            Recovered::NotAdopted { name, id } => write!(
+                f,
+                "`{id}` exists, but its tags do not show that this stack made it, so `{name}` was left out of the state; if it is yours, run `rinfra import {name} {id}`"
+            ),
+            Recovered::NeverCreated { name } => {
+                write!(f, "dropped an interrupted create of `{name}`: it never reached the cloud")
+            }
+            Recovered::NoId { name, kind } => write!(f, "dropped an interrupted {kind} of `{name}` with no cloud id"),
+            Recovered::Deleted { name } => {
+                write!(f, "removed `{name}` from the state: an interrupted delete had finished")
+            }
+            Recovered::NotDeleted { name } => write!(f, "kept `{name}`: an interrupted delete had not happened"),
+            Recovered::Refreshed { name } => write!(f, "refreshed `{name}` after an interrupted update"),
+            Recovered::Vanished { name } => write!(f, "removed `{name}`: it no longer exists"),
+        }
+    }
+}
+
+/// Settles operations a crashed run left pending, by reading the cloud
+/// through the provider that was called. A resource an interrupted create
+/// may have made is adopted only when its ownership tags name this stack
+/// and resource, and then with the options the stack gives it.
+pub async fn reconcile_pending(
+    state: &mut StateFile,
+    stack: Option<&Stack>,
+    registry: &Registry,
+) -> Result<Vec<Recovered>, RefreshError> {
     let pending = std::mem::take(&mut state.pending);
     let mut notes = Vec::new();
     for p in pending {
+        let name = p.resource.clone();
         let Some(provider) = registry.get(&p.type_) else {
-            return Err(RefreshError(vec![(p.resource.clone(), format!("unknown type {}", p.type_))]));
+            return Err(RefreshError(vec![ReadFailure { resource: name, source: unknown_type(&p.type_) }]));
         };
         if p.id.is_empty() {
-            notes.push(format!("dropped an interrupted {} of `{}` with no cloud id", p.kind, p.resource));
+            notes.push(Recovered::NoId { name, kind: p.kind });
             continue;
         }
         let managed: BTreeSet<String> = p.inputs.keys().cloned().collect();
+        let request = ReadRequest { id: p.id.clone(), managed, ownership: p.kind == PendingKind::Create };
         let found: Option<Observed> = provider
-            .read(&[ReadRequest { id: p.id.clone(), managed }])
+            .read(&[request])
             .await
             .pop()
             .transpose()
-            .map_err(|e| RefreshError(vec![(p.resource.clone(), e.to_string())]))?
+            .map_err(|source| RefreshError(vec![ReadFailure { resource: name.clone(), source }]))?
             .flatten();
-        match (p.kind.as_str(), found) {
-            ("create", Some(obs)) => {
-                let urn = StateFile::urn(&state.stack, &p.type_, &p.resource);
-                state.resources.insert(
-                    p.resource.clone(),
-                    ResourceState {
-                        urn,
-                        type_: p.type_.clone(),
-                        id: p.id.clone(),
-                        inputs: current_inputs(provider.as_ref(), Some(&obs), &p.inputs),
-                        outputs: obs.outputs,
-                        dependencies: p.dependencies.clone(),
-                        protect: false,
-                        retain_on_delete: false,
-                    },
-                );
-                notes.push(format!("adopted `{}` ({}): an interrupted create had made it", p.resource, p.id));
+        let note = match (p.kind, found) {
+            (PendingKind::Create, Some(obs)) => {
+                let ours = Ownership::new(state.stack.clone(), name.clone());
+                if obs.owner.as_ref() != Some(&ours) {
+                    notes.push(Recovered::NotAdopted { name, id: p.id });
+                    continue;
+                }
+                let options = stack.and_then(|s| s.resources.get(&name)).map(|d| d.options.clone()).unwrap_or_default();
+                let adopted = ResourceState {
+                    urn: StateFile::urn(&state.stack, &p.type_, &name),
+                    type_: p.type_.clone(),
+                    id: p.id.clone(),
+                    inputs: current_inputs(provider.as_ref(), Some(&obs), &p.inputs),
+                    outputs: obs.outputs,
+                    dependencies: p.dependencies.clone(),
+                    protect: options.protect,
+                    retain_on_delete: options.retain_on_delete,
+                };
+                // The create of a create-before-delete replace: the old
+                // resource still exists, and must still be deleted.
+                if let Some(old) = state.resources.insert(name.clone(), adopted) {
+                    if old.id != p.id {
+                        state.replaced.push(ReplacedResource { name: name.clone(), resource: old });
+                    }
+                }
+                Recovered::Adopted { name, id: p.id }
             }
-            ("create", None) => {
-                notes.push(format!("dropped an interrupted create of `{}`: it never reached the cloud", p.resource))
+            (PendingKind::Create, None) => Recovered::NeverCreated { name },
+            (PendingKind::Delete, None) => {
+                state.resources.remove(&name);
+                Recovered::Deleted { name }
             }
-            ("delete", None) => {
-                state.resources.remove(&p.resource);
-                notes.push(format!("removed `{}` from the state: an interrupted delete had finished", p.resource));
+            (PendingKind::DeleteReplaced, None) => {
+                state.replaced.retain(|r| !(r.name == name && r.resource.id == p.id));
+                Recovered::Deleted { name }
             }
-            ("delete", Some(_)) => notes.push(format!("kept `{}`: an interrupted delete had not happened", p.resource)),
-            (_, Some(obs)) => {
-                if let Some(rec) = state.resources.get_mut(&p.resource) {
+            (PendingKind::Delete | PendingKind::DeleteReplaced, Some(_)) => Recovered::NotDeleted { name },
+            (PendingKind::Update, Some(obs)) => {
+                if let Some(rec) = state.resources.get_mut(&name) {
                     rec.inputs = current_inputs(provider.as_ref(), Some(&obs), &rec.inputs);
                     rec.outputs = obs.outputs;
                 }
-                notes.push(format!("refreshed `{}` after an interrupted update", p.resource));
+                Recovered::Refreshed { name }
             }
-            (_, None) => {
-                state.resources.remove(&p.resource);
-                notes.push(format!("removed `{}`: it no longer exists", p.resource));
+            (PendingKind::Update, None) => {
+                state.resources.remove(&name);
+                Recovered::Vanished { name }
             }
-        }
+        };
+        notes.push(note);
     }
     Ok(notes)
 }
@@ -216,12 +334,13 @@ pub enum ImportError {
         id: String,
     },
     /// Reading it failed.
-    #[error("cannot import `{name}`: {message}")]
+    #[error("cannot import `{name}`: {source}")]
     Read {
         /// The resource.
         name: String,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: ProviderError,
     },
 }
 
@@ -241,14 +360,14 @@ pub async fn import(
     }
     let provider = registry
         .get(&decl.type_)
-        .ok_or_else(|| ImportError::Read { name: name.into(), message: format!("unknown type {}", decl.type_) })?;
+        .ok_or_else(|| ImportError::Read { name: name.into(), source: unknown_type(&decl.type_) })?;
     let managed = stack_keys(Some(stack), name);
     let found = provider
-        .read(&[ReadRequest { id: id.to_string(), managed }])
+        .read(&[ReadRequest::new(id, managed)])
         .await
         .pop()
         .transpose()
-        .map_err(|e| ImportError::Read { name: name.into(), message: e.to_string() })?
+        .map_err(|source| ImportError::Read { name: name.into(), source })?
         .flatten()
         .ok_or_else(|| ImportError::NotFound { name: name.into(), type_: decl.type_.clone(), id: id.into() })?;
     state.resources.insert(
@@ -304,4 +423,44 @@ pub async fn import_declared(
         }
     }
     Ok(done)
+}
+
+/// Forgets `name` without deleting it from the cloud. Returns what was
+/// removed and the resources that still depend on it.
+pub fn state_rm(state: &mut StateFile, name: &str) -> Result<(ResourceState, Vec<String>), crate::Error> {
+    let Some(r) = state.resources.remove(name) else {
+        return Err(crate::Error::NoSuchResource {
+            name: name.into(),
+            known: state.resources.keys().cloned().collect(),
+        });
+    };
+    let dependents = state
+        .resources
+        .iter()
+        .filter(|(_, o)| o.dependencies.iter().any(|d| d == name))
+        .map(|(k, _)| k.clone())
+        .collect();
+    Ok((r, dependents))
+}
+
+/// Renames `old` to `new` in the state, with its URN and every dependency
+/// on it, so a rename in the stack does not replace the resource.
+pub fn state_mv(state: &mut StateFile, old: &str, new: &str) -> Result<(), crate::Error> {
+    if state.resources.contains_key(new) {
+        return Err(crate::Error::ResourceExists(new.to_string()));
+    }
+    let Some(mut r) = state.resources.remove(old) else {
+        return Err(crate::Error::NoSuchResource {
+            name: old.into(),
+            known: state.resources.keys().cloned().collect(),
+        });
+    };
+    r.urn = StateFile::urn(&state.stack, &r.type_, new);
+    state.resources.insert(new.to_string(), r);
+    for other in state.resources.values_mut() {
+        for d in other.dependencies.iter_mut().filter(|d| *d == old) {
+            *d = new.to_string();
+        }
+    }
+    Ok(())
 }

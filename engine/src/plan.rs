@@ -8,17 +8,30 @@
 
 use crate::expr::EvalContext;
 use crate::stack::Stack;
-use rinfra_resources::schema::{Change, Read, is_unknown, unknown};
-use rinfra_resources::{Observed, Props, Provider, Registry};
+use rinfra_provider::schema::{Change, Read, is_unknown, unknown};
+use rinfra_provider::{Observed, Props, Provider, Registry};
 use rinfra_state::StateFile;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+/// What kind of plan to make, as Terraform's plan modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanMode {
+    /// Make the cloud match the stack (`preview`, `up`).
+    Normal,
+    /// Delete everything the state holds (`destroy`).
+    Destroy,
+    /// Change nothing in the cloud; only the state follows it (`refresh`).
+    RefreshOnly,
+    /// Like `Normal`, but protected resources are left as they are
+    /// (`drift --remediate`).
+    Remediate,
+}
+
 /// What happens to one resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     /// Nothing.
     Same,
@@ -26,12 +39,55 @@ pub enum Op {
     Create,
     /// It is changed in place.
     Update,
-    /// It is deleted and created again.
-    Replace,
+    /// It is replaced by a new resource, in the given order.
+    Replace(ReplaceOrder),
     /// It is deleted.
     Delete,
     /// It leaves the state but stays in the cloud (`retainOnDelete`).
     Forget,
+}
+
+/// The order of the two halves of a replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplaceOrder {
+    /// The new resource is created, dependents are pointed at it, and only
+    /// then is the old one deleted: Pulumi's default, with no outage.
+    CreateBeforeDelete,
+    /// The old resource is deleted before the new one is created.
+    DeleteBeforeCreate(DeleteFirst),
+}
+
+/// Why a replace deletes the old resource first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteFirst {
+    /// The resource sets `deleteBeforeReplace: true`.
+    Requested,
+    /// The new resource would have the old one's cloud id (its name is
+    /// fixed), so both cannot exist at once.
+    SameId,
+    /// The type changes; the state holds one resource per name.
+    TypeChanged,
+}
+
+impl ReplaceOrder {
+    /// Whether the old resource goes first.
+    pub fn deletes_first(self) -> bool {
+        matches!(self, ReplaceOrder::DeleteBeforeCreate(_))
+    }
+
+    /// A sentence saying why this order, for plans.
+    pub fn explain(self) -> &'static str {
+        match self {
+            ReplaceOrder::CreateBeforeDelete => "create replacement, then delete the old one",
+            ReplaceOrder::DeleteBeforeCreate(DeleteFirst::Requested) => {
+                "delete first: the resource sets deleteBeforeReplace"
+            }
+            ReplaceOrder::DeleteBeforeCreate(DeleteFirst::SameId) => {
+                "delete first: the replacement keeps the same name, and two cannot exist at once"
+            }
+            ReplaceOrder::DeleteBeforeCreate(DeleteFirst::TypeChanged) => "delete first: the type changes",
+        }
+    }
 }
 
 impl Op {
@@ -41,10 +97,65 @@ impl Op {
             Op::Same => " ",
             Op::Create => "+",
             Op::Update => "~",
-            Op::Replace => "-/+",
+            Op::Replace(ReplaceOrder::CreateBeforeDelete) => "+/-",
+            Op::Replace(ReplaceOrder::DeleteBeforeCreate(_)) => "-/+",
             Op::Delete => "-",
             Op::Forget => "-",
         }
+    }
+
+    /// The name of the operation in JSON documents.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Same => "same",
+            Op::Create => "create",
+            Op::Update => "update",
+            Op::Replace(_) => "replace",
+            Op::Delete => "delete",
+            Op::Forget => "forget",
+        }
+    }
+
+    /// Whether this is a replace, in either order.
+    pub fn is_replace(self) -> bool {
+        matches!(self, Op::Replace(_))
+    }
+}
+
+impl Serialize for Op {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Why a step is planned, when the diff alone does not say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The resource is in the state but was deleted outside rinfra.
+    DeletedOutside,
+    /// The stack declares another type under the same name.
+    TypeChanged {
+        /// The type the state holds.
+        from: String,
+    },
+    /// The old half of a create-before-delete replace that an earlier run
+    /// did not get to delete.
+    LeftByReplace,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::DeletedOutside => f.write_str("deleted outside rinfra"),
+            Reason::TypeChanged { from } => write!(f, "type changed from {from}"),
+            Reason::LeftByReplace => f.write_str("replaced earlier; the old resource is still to be deleted"),
+        }
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -86,13 +197,13 @@ pub struct Step {
     /// The current inputs (for updates, replaces and deletes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current: Option<Props>,
-    /// Why, when it is not obvious: "deleted outside rinfra".
+    /// Why, when it is not obvious.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// For a replace: the old resource is deleted before the new one is
-    /// created, because the name is fixed.
-    #[serde(rename = "deleteBeforeReplace", skip_serializing_if = "std::ops::Not::not")]
-    pub delete_before_replace: bool,
+    pub reason: Option<Reason>,
+    /// Whether this step deletes the old half of an earlier replace (held
+    /// in the state's `replaced` list), not the resource of this name.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replaced: bool,
     /// The resources it depends on.
     pub dependencies: Vec<String>,
     /// For a replace that changes the type: the old type, whose provider
@@ -150,7 +261,7 @@ impl Plan {
                 Op::Same => s.same += 1,
                 Op::Create => s.create += 1,
                 Op::Update => s.update += 1,
-                Op::Replace => s.replace += 1,
+                Op::Replace(_) => s.replace += 1,
                 Op::Delete | Op::Forget => s.delete += 1,
             }
         }
@@ -348,19 +459,50 @@ pub fn plan(
     registry: &Registry,
     observed: Option<&Observations>,
 ) -> Result<Plan, PlanError> {
-    plan_with(stack, state, registry, observed, false).map(|(p, _)| p)
+    plan_mode(stack, state, registry, observed, PlanMode::Normal).map(|p| p.plan)
 }
 
-/// Like [`plan`]; with `skip_protected`, protected resources are left as
-/// they are instead of stopping the plan, and their names are returned.
-/// Drift remediation uses this: it must never touch a protected resource.
-pub fn plan_with(
+/// A plan and the protected resources it had to leave alone.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The plan.
+    pub plan: Plan,
+    /// In `Remediate` mode: protected resources whose drift stays.
+    pub skipped_protected: Vec<String>,
+}
+
+/// Plans in `mode`. In `Remediate` mode protected resources are left as
+/// they are instead of stopping the plan, and their names are returned:
+/// remediation must never touch a protected resource. In `Destroy` mode
+/// every resource of the state is deleted, dependents first; in
+/// `RefreshOnly` mode nothing changes in the cloud.
+pub fn plan_mode(
     stack: &Stack,
     state: &StateFile,
     registry: &Registry,
     observed: Option<&Observations>,
-    skip_protected: bool,
-) -> Result<(Plan, Vec<String>), PlanError> {
+    mode: PlanMode,
+) -> Result<Planned, PlanError> {
+    let refreshed = observed.is_some();
+    match mode {
+        PlanMode::Destroy => {
+            let mut steps = delete_steps(state, registry, |_| true)?;
+            steps.extend(replaced_steps(state, registry)?);
+            let outputs = state
+                .outputs
+                .iter()
+                .map(|(k, v)| OutputChange { name: k.clone(), old: Some(v.clone()), new: None })
+                .collect();
+            let plan = Plan { stack: stack.name.clone(), steps, outputs, refreshed };
+            return Ok(Planned { plan, skipped_protected: Vec::new() });
+        }
+        PlanMode::RefreshOnly => {
+            let plan = Plan { stack: stack.name.clone(), steps: Vec::new(), outputs: Vec::new(), refreshed };
+            return Ok(Planned { plan, skipped_protected: Vec::new() });
+        }
+        PlanMode::Normal | PlanMode::Remediate => {}
+    }
+    let skip_protected = mode == PlanMode::Remediate;
     let mut steps = Vec::new();
     let mut attrs: BTreeMap<String, Props> = BTreeMap::new();
     for name in &stack.order {
@@ -379,7 +521,7 @@ pub fn plan_with(
             inputs: Some(desired.clone()),
             current: None,
             reason: None,
-            delete_before_replace: false,
+            replaced: false,
             dependencies,
             replaced_type: None,
         };
@@ -392,23 +534,21 @@ pub fn plan_with(
                     if (decl.options.protect || other.protect) && !skip_protected {
                         return Err(PlanError::Protected { resource: name.clone(), action: "replaced" });
                     }
-                    step.op = Op::Replace;
+                    step.op = Op::Replace(ReplaceOrder::DeleteBeforeCreate(DeleteFirst::TypeChanged));
                     step.id = Some(other.id.clone());
-                    step.delete_before_replace = true;
-                    step.reason = Some(format!("type changed from {}", other.type_));
+                    step.reason = Some(Reason::TypeChanged { from: other.type_.clone() });
                     step.current = Some(other.inputs.clone());
                     step.replaced_type = Some(other.type_.clone());
                 }
             }
-            Some(rec) if matches!(obs, Some(None)) => {
-                step.reason = Some("deleted outside rinfra".into());
-                step.current = None;
-                let _ = rec;
+            Some(_) if matches!(obs, Some(None)) => {
+                step.reason = Some(Reason::DeletedOutside);
             }
             Some(rec) => {
                 let current = current_inputs(provider.as_ref(), obs.as_ref().and_then(Option::as_ref), &rec.inputs);
                 let changes = diff(provider.as_ref(), &desired, &current, &rec.inputs, &decl.options.ignore_changes);
-                if !changes.is_empty() && !changes.iter().any(|c| c.replaces) {
+                let replaces = changes.iter().any(|c| c.replaces);
+                if !changes.is_empty() && !replaces {
                     if let Some(v) = provider.check_change(&current, &desired).into_iter().next() {
                         return Err(PlanError::Unsupported {
                             resource: name.clone(),
@@ -418,21 +558,18 @@ pub fn plan_with(
                     }
                 }
                 step.id = Some(rec.id.clone());
-                step.op = if changes.iter().any(|c| c.replaces) {
-                    Op::Replace
+                step.op = if replaces {
+                    Op::Replace(replace_order(provider.as_ref(), decl.options.delete_before_replace, &rec.id, &desired))
                 } else if changes.is_empty() {
                     Op::Same
                 } else {
                     Op::Update
                 };
-                // Names are chosen by the user, so the new resource cannot
-                // exist beside the old one: delete first.
-                step.delete_before_replace = step.op == Op::Replace;
                 step.changes = changes;
                 step.current = Some(current);
                 let obs_out = obs.as_ref().and_then(Option::as_ref).map(|o| o.outputs.clone());
                 outputs = Some(obs_out.unwrap_or_else(|| rec.outputs.clone()));
-                if step.op == Op::Replace && (decl.options.protect || rec.protect) && !skip_protected {
+                if step.op.is_replace() && (decl.options.protect || rec.protect) && !skip_protected {
                     return Err(PlanError::Protected { resource: name.clone(), action: "replaced" });
                 }
             }
@@ -465,6 +602,7 @@ pub fn plan_with(
     } else {
         steps.extend(delete_steps(state, registry, removed)?);
     }
+    steps.extend(replaced_steps(state, registry)?);
 
     let new_outputs = eval_outputs(stack, &attrs);
     let mut outputs = Vec::new();
@@ -475,7 +613,45 @@ pub fn plan_with(
             outputs.push(OutputChange { name: k.clone(), old: old.cloned(), new: new.cloned() });
         }
     }
-    Ok((Plan { stack: stack.name.clone(), steps, outputs, refreshed: observed.is_some() }, skipped))
+    Ok(Planned { plan: Plan { stack: stack.name.clone(), steps, outputs, refreshed }, skipped_protected: skipped })
+}
+
+/// The order of a replace. Creating first is the default, as in Pulumi;
+/// deleting first is forced when the new resource would have the old one's
+/// id (a fixed name), and chosen with `deleteBeforeReplace`.
+fn replace_order(provider: &dyn Provider, requested: bool, old_id: &str, desired: &Props) -> ReplaceOrder {
+    if requested {
+        return ReplaceOrder::DeleteBeforeCreate(DeleteFirst::Requested);
+    }
+    // An id that cannot be predicted yet may turn out to be the same one.
+    match provider.id_from_inputs(desired) {
+        Some(new_id) if new_id != old_id && !is_unknown(&Value::String(new_id.clone())) => {
+            ReplaceOrder::CreateBeforeDelete
+        }
+        _ => ReplaceOrder::DeleteBeforeCreate(DeleteFirst::SameId),
+    }
+}
+
+/// Delete steps for the old halves of earlier replaces still in the cloud.
+fn replaced_steps(state: &StateFile, registry: &Registry) -> Result<Vec<Step>, PlanError> {
+    let mut steps = Vec::new();
+    for r in &state.replaced {
+        provider_for(registry, &r.name, &r.resource.type_)?;
+        steps.push(Step {
+            name: r.name.clone(),
+            type_: r.resource.type_.clone(),
+            op: Op::Delete,
+            id: Some(r.resource.id.clone()),
+            changes: Vec::new(),
+            inputs: None,
+            current: Some(r.resource.inputs.clone()),
+            reason: Some(Reason::LeftByReplace),
+            replaced: true,
+            dependencies: Vec::new(),
+            replaced_type: None,
+        });
+    }
+    Ok(steps)
 }
 
 /// Delete steps for every resource of `state` that `selected` accepts, in
@@ -509,7 +685,7 @@ pub fn delete_steps(
             inputs: None,
             current: Some(rec.inputs.clone()),
             reason: None,
-            delete_before_replace: false,
+            replaced: false,
             dependencies: rec.dependencies.clone(),
             replaced_type: None,
         });
@@ -557,7 +733,7 @@ pub fn restrict(
         plan.steps.iter().map(|s| s.name.as_str()).chain(state.resources.keys().map(String::as_str)).collect();
     for t in targets {
         if !known.contains(t.as_str()) {
-            let suggestion = rinfra_resources::schema::did_you_mean(t, known.iter().copied()).map(str::to_string);
+            let suggestion = rinfra_provider::schema::did_you_mean(t, known.iter().copied()).map(str::to_string);
             return Err(PlanError::UnknownTarget { target: t.clone(), suggestion });
         }
     }
@@ -587,7 +763,7 @@ pub fn restrict(
             todo.extend(next.get(n).into_iter().flatten().copied());
         }
     }
-    plan.steps.retain(|s| keep.contains(&s.name));
+    plan.steps.retain(|s| keep.contains(&s.name) && !s.replaced);
     plan.outputs.clear();
     Ok(())
 }

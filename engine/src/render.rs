@@ -2,8 +2,8 @@
 //!
 //! Rendering returns strings; only the command line prints them.
 
-use crate::plan::{Op, Plan, PropChange, Step};
-use rinfra_resources::schema::is_unknown;
+use crate::plan::{Op, Plan, PropChange, Reason, Step};
+use rinfra_provider::schema::is_unknown;
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -42,7 +42,7 @@ impl Style {
         match op {
             Op::Create => self.green,
             Op::Update => self.yellow,
-            Op::Replace | Op::Delete | Op::Forget => self.red,
+            Op::Replace(_) | Op::Delete | Op::Forget => self.red,
             Op::Same => "",
         }
     }
@@ -188,11 +188,14 @@ fn header(step: &Step) -> String {
             None => format!("{} will be created", step.name),
         },
         Op::Update => format!("{} will be updated in place", step.name),
-        Op::Replace => {
-            let why = step.reason.clone().map(|r| format!(", {r}")).unwrap_or_default();
-            format!("{} must be replaced (deleted before it is created again{why})", step.name)
+        Op::Replace(order) => {
+            let why = step.reason.as_ref().map(|r| format!("; {r}")).unwrap_or_default();
+            format!("{} must be replaced ({}{why})", step.name, order.explain())
         }
-        Op::Delete => format!("{} will be deleted", step.name),
+        Op::Delete => match &step.reason {
+            Some(r) => format!("{} will be deleted ({r})", step.name),
+            None => format!("{} will be deleted", step.name),
+        },
         Op::Forget => format!("{} will be removed from the state but kept in the cloud (retainOnDelete)", step.name),
         Op::Same => format!("{} is unchanged", step.name),
     }
@@ -211,7 +214,7 @@ pub fn step(out: &mut String, s: &Step, st: &Style) {
                 let _ = writeln!(out, "      {}+{} {:<width$} = {}", st.green, st.reset, k, value(v, 6));
             }
         }
-        Op::Update | Op::Replace => {
+        Op::Update | Op::Replace(_) => {
             let width = s.changes.iter().map(|c| c.name.len()).max().unwrap_or(0);
             for c in &s.changes {
                 change_lines(out, c, width, st);
@@ -233,14 +236,14 @@ fn drift_note(out: &mut String, plan: &Plan, st: &Style) {
     let drifted: Vec<&Step> = plan
         .steps
         .iter()
-        .filter(|s| s.changes.iter().any(|c| c.drift) || s.reason.as_deref() == Some("deleted outside rinfra"))
+        .filter(|s| s.changes.iter().any(|c| c.drift) || s.reason == Some(Reason::DeletedOutside))
         .collect();
     if drifted.is_empty() {
         return;
     }
     let _ = writeln!(out, "{}Objects have changed outside of rinfra:{}\n", st.bold, st.reset);
     for s in drifted {
-        if s.reason.as_deref() == Some("deleted outside rinfra") {
+        if s.reason == Some(Reason::DeletedOutside) {
             let _ = writeln!(out, "  {}# {} has been deleted{}", st.bold, s.name, st.reset);
             continue;
         }
@@ -345,7 +348,7 @@ pub fn dot(stack: &crate::stack::Stack, plan: Option<&Plan>) -> String {
     let fill = |op: Option<Op>| match op {
         Some(Op::Create) => "#d4f7d4",
         Some(Op::Update) => "#fff3c4",
-        Some(Op::Replace) => "#ffd6a5",
+        Some(Op::Replace(_)) => "#ffd6a5",
         Some(Op::Delete | Op::Forget) => "#ffd0d0",
         _ => "white",
     };
@@ -404,7 +407,7 @@ pub fn mask_plan(p: &mut Plan, secrets: &[String]) {
     if secrets.is_empty() {
         return;
     }
-    let props = |m: &mut Option<rinfra_resources::Props>| {
+    let props = |m: &mut Option<rinfra_provider::Props>| {
         for v in m.iter_mut().flat_map(|m| m.values_mut()) {
             mask_value(v, secrets);
         }
@@ -418,5 +421,59 @@ pub fn mask_plan(p: &mut Plan, secrets: &[String]) {
     }
     for o in &mut p.outputs {
         o.old.iter_mut().chain(o.new.iter_mut()).for_each(|v| mask_value(v, secrets));
+    }
+}
+
+/// A value fit to show: every secret in it masked, or revealed on purpose.
+/// The command line prints plans, outputs and drift reports only through
+/// this type, so a path that forgets to mask does not compile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown<T>(T);
+
+impl<T> Shown<T> {
+    /// The value.
+    pub fn get(&self) -> &T {
+        &self.0
+    }
+
+    /// Shows `value` as it is: for `--show-secrets`, and for values that
+    /// cannot hold a secret.
+    pub fn revealed(value: T) -> Self {
+        Shown(value)
+    }
+}
+
+/// The secret values of a stack, and the one place that masks them.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets(Vec<String>);
+
+impl Secrets {
+    /// The secrets `values`.
+    pub fn new(values: Vec<String>) -> Self {
+        Secrets(values)
+    }
+
+    /// A plan with its secrets masked.
+    pub fn plan(&self, p: &Plan) -> Shown<Plan> {
+        let mut shown = p.clone();
+        mask_plan(&mut shown, &self.0);
+        Shown(shown)
+    }
+
+    /// Stack outputs with their secrets masked.
+    pub fn outputs(
+        &self,
+        o: &std::collections::BTreeMap<String, Value>,
+    ) -> Shown<std::collections::BTreeMap<String, Value>> {
+        let mut o = o.clone();
+        o.values_mut().for_each(|v| mask_value(v, &self.0));
+        Shown(o)
+    }
+
+    /// Any JSON value (a drift report, a resource) with its secrets masked.
+    pub fn value(&self, v: &Value) -> Shown<Value> {
+        let mut v = v.clone();
+        mask_value(&mut v, &self.0);
+        Shown(v)
     }
 }

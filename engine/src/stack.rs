@@ -8,8 +8,8 @@
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::expr::{Expr, Ref, parse_expr};
 use crate::yaml::{Key, Kind, Node, parse_bytes};
-use rinfra_resources::schema::{PathSeg, did_you_mean, unknown, validate_props};
-use rinfra_resources::{Props, Registry};
+use rinfra_provider::schema::{PathSeg, did_you_mean, unknown, validate_props};
+use rinfra_provider::{Props, Registry};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -839,7 +839,7 @@ fn check_values(ck: &mut Checker, stack: &Stack, registry: &Registry) {
     }
 }
 
-fn label_for(v: &rinfra_resources::schema::Violation) -> &'static str {
+fn label_for(v: &rinfra_provider::schema::Violation) -> &'static str {
     if v.at_key {
         "unknown property"
     } else if v.path.is_empty() {

@@ -6,8 +6,8 @@
 //! one of statistic and extendedStatistic") and references stay with the
 //! validator.
 
-use rinfra_resources::Registry;
-use rinfra_resources::schema::properties_json_schema;
+use rinfra_provider::Registry;
+use rinfra_provider::schema::properties_json_schema;
 use serde_json::{Value, json};
 
 /// The schema's id; its version changes when the stack format does.

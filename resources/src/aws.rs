@@ -301,17 +301,20 @@ where
     }
 }
 
-/// A provider error for a failed call of `service:operation`.
+/// A provider error for a failed call of `service:operation`, keeping the
+/// SDK's error as its source.
 pub fn api_error<E, R>(
     service: &str,
     operation: &str,
-    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
 ) -> crate::ProviderError
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    crate::ProviderError::Api { operation: format!("{service}:{operation}"), message: describe_sdk_error(err) }
+    let message = describe_sdk_error(&err);
+    tracing::debug!(operation = %format!("{service}:{operation}"), error = %message, "call failed");
+    crate::ProviderError::Api { operation: format!("{service}:{operation}"), message, source: Some(Box::new(err)) }
 }
 
 /// How long to wait for a resource to settle, and how to poll.

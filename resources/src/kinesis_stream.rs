@@ -1,7 +1,7 @@
 //! `aws:kinesis:Stream`: a Kinesis data stream.
 
 use crate::aws::{Aws, WaitPolicy};
-use crate::provider::{Created, Observed, Progress, Provider, ProviderError, ProviderResult, ReadRequest};
+use crate::provider::{Created, Observed, Ownership, Progress, Provider, ProviderError, ProviderResult, ReadRequest};
 use crate::schema::{Change, Property, Props, ResourceSchema, Type, Violation, is_unknown, key_path, normalize_props};
 use async_trait::async_trait;
 use aws_sdk_kinesis::types::{
@@ -121,10 +121,10 @@ impl KinesisStream {
     }
 }
 
-fn api<E, R>(operation: &str, err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> ProviderError
+fn api<E, R>(operation: &str, err: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> ProviderError
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     crate::aws::api_error("kinesis", operation, err)
 }
@@ -134,6 +134,27 @@ where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
 {
     err.as_service_error().and_then(|e| e.code()) == Some("ResourceInUseException")
+}
+
+/// The kind of resource, for messages.
+const KIND: &str = "Kinesis stream";
+
+/// What a wait for ACTIVE makes of a stream that is not there.
+#[derive(Debug, Clone, Copy)]
+enum Missing {
+    /// Keep waiting: CreateStream was just called, and some endpoints list
+    /// a new stream only after a moment.
+    Wait,
+    /// Fail at once: the stream was deleted underneath.
+    Fail,
+}
+
+/// Whether the SDK error is Kinesis's typed ResourceNotFoundException.
+fn is_not_found<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code()) == Some("ResourceNotFoundException")
 }
 
 fn str_prop<'a>(p: &'a Props, k: &str) -> Option<&'a str> {
@@ -199,11 +220,20 @@ impl KinesisStream {
             }
         }
         inputs.insert("encryptionType".into(), json!(enc));
-        if req.managed.contains("tags") {
-            inputs.insert("tags".into(), json!(self.read_tags(&req.id).await?));
+        let mut owner = None;
+        if req.managed.contains("tags") || req.ownership {
+            let mut tags = self.read_tags(&req.id).await?;
+            if req.ownership {
+                owner = Ownership::from_tags(&tags);
+            }
+            // rinfra's ownership tags are its own business: never a diff.
+            tags.retain(|k, _| !Ownership::is_own_tag(k));
+            if req.managed.contains("tags") {
+                inputs.insert("tags".into(), json!(tags));
+            }
         }
         let outputs = Props::from([("name".into(), json!(s.stream_name())), ("arn".into(), json!(s.stream_arn()))]);
-        Ok(Some(Observed { inputs, outputs }))
+        Ok(Some(Observed { inputs, outputs, owner }))
     }
 
     async fn read_tags(&self, name: &str) -> ProviderResult<BTreeMap<String, String>> {
@@ -218,7 +248,7 @@ impl KinesisStream {
                 .set_exclusive_start_tag_key(start.clone())
                 .send()
                 .await
-                .map_err(|e| api("ListTagsForStream", &e))?;
+                .map_err(|e| api("ListTagsForStream", e))?;
             for t in out.tags() {
                 tags.insert(t.key().to_string(), t.value().unwrap_or_default().to_string());
             }
@@ -235,12 +265,11 @@ impl KinesisStream {
         let client = self.aws.kinesis().await;
         self.aws.limit("kinesis:DescribeStreamSummary").await;
         match client.describe_stream_summary().stream_name(name).send().await {
-            Ok(out) => out.stream_description_summary().cloned().map(Some).ok_or_else(|| ProviderError::Api {
-                operation: "kinesis:DescribeStreamSummary".into(),
-                message: "the answer had no stream description".into(),
+            Ok(out) => out.stream_description_summary().cloned().map(Some).ok_or_else(|| {
+                ProviderError::api("kinesis:DescribeStreamSummary", "the answer had no stream description")
             }),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
-            Err(e) => Err(api("DescribeStreamSummary", &e)),
+            Err(e) => Err(api("DescribeStreamSummary", e)),
         }
     }
 
@@ -271,22 +300,31 @@ impl KinesisStream {
     }
 
     /// Polls until the stream is ACTIVE. Returns the stream's ARN.
-    async fn wait_active(&self, name: &str, progress: &dyn Progress) -> ProviderResult<String> {
+    ///
+    /// Only right after CreateStream may "not found" mean "not listed yet"
+    /// (`Missing::Wait`); anywhere else the stream was deleted underneath,
+    /// and waiting the whole bound for it would only waste ten minutes.
+    async fn wait_active(&self, name: &str, missing: Missing, progress: &dyn Progress) -> ProviderResult<String> {
         let mut said = false;
-        self.poll(name, "to become ACTIVE", |s| {
-            // Just after CreateStream some endpoints do not list the stream
-            // yet; keep waiting within the bound.
-            let s = s?;
-            if *s.stream_status() == StreamStatus::Active {
-                return Some(s.stream_arn().to_string());
-            }
-            if !said {
-                progress.status(&format!("waiting for ACTIVE (now {})", s.stream_status().as_str()));
-                said = true;
-            }
-            None
-        })
-        .await
+        let found = self
+            .poll(name, "to become ACTIVE", |s| {
+                let Some(s) = s else {
+                    return match missing {
+                        Missing::Wait => None,
+                        Missing::Fail => Some(None),
+                    };
+                };
+                if *s.stream_status() == StreamStatus::Active {
+                    return Some(Some(s.stream_arn().to_string()));
+                }
+                if !said {
+                    progress.status(&format!("waiting for ACTIVE (now {})", s.stream_status().as_str()));
+                    said = true;
+                }
+                None
+            })
+            .await?;
+        found.ok_or_else(|| ProviderError::NotFound { kind: KIND, id: name.to_string() })
     }
 
     /// The status of the stream of this name, or `None` when there is none.
@@ -313,7 +351,7 @@ impl KinesisStream {
         F: FnMut() -> Fut + Send,
         Fut: Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>> + Send,
         E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + Send,
+        R: std::fmt::Debug + Send + Sync + 'static,
         T: Send,
     {
         let mut tries = 0;
@@ -323,9 +361,12 @@ impl KinesisStream {
                 Ok(v) => return Ok(v),
                 Err(e) if is_in_use(&e) && tries < 10 => {
                     tries += 1;
-                    self.wait_active(name, progress).await?;
+                    self.wait_active(name, Missing::Fail, progress).await?;
                 }
-                Err(e) => return Err(api(operation, &e)),
+                Err(e) if is_not_found(&e) => {
+                    return Err(ProviderError::NotFound { kind: KIND, id: name.to_string() });
+                }
+                Err(e) => return Err(api(operation, e)),
             }
         }
     }
@@ -344,7 +385,7 @@ impl KinesisStream {
             })
             .await?;
         }
-        self.wait_active(name, progress).await?;
+        self.wait_active(name, Missing::Fail, progress).await?;
         Ok(())
     }
 
@@ -368,7 +409,7 @@ impl KinesisStream {
                     .send()
             })
             .await?;
-            self.wait_active(name, progress).await?;
+            self.wait_active(name, Missing::Fail, progress).await?;
         }
         if !disable.is_empty() {
             progress.status("disabling shard-level metrics");
@@ -380,7 +421,7 @@ impl KinesisStream {
                     .send()
             })
             .await?;
-            self.wait_active(name, progress).await?;
+            self.wait_active(name, Missing::Fail, progress).await?;
         }
         Ok(())
     }
@@ -426,7 +467,7 @@ impl KinesisStream {
             })
             .await?;
         }
-        self.wait_active(name, progress).await?;
+        self.wait_active(name, Missing::Fail, progress).await?;
         Ok(())
     }
 
@@ -479,7 +520,7 @@ impl KinesisStream {
                 client.update_stream_mode().stream_arn(arn).stream_mode_details(details.clone()).send()
             })
             .await?;
-            self.wait_active(name, progress).await?;
+            self.wait_active(name, Missing::Fail, progress).await?;
         }
         if new_mode == "PROVISIONED" {
             if let Some(target) = int_prop(new, "shardCount").filter(|t| Some(*t) != int_prop(old, "shardCount")) {
@@ -493,7 +534,7 @@ impl KinesisStream {
                         .send()
                 })
                 .await?;
-                self.wait_active(name, progress).await?;
+                self.wait_active(name, Missing::Fail, progress).await?;
             }
         }
         let (from, to) =
@@ -611,7 +652,7 @@ impl Provider for KinesisStream {
         futures::stream::iter(reads).buffered(64).collect().await
     }
 
-    async fn create(&self, props: &Props, progress: &dyn Progress) -> ProviderResult<Created> {
+    async fn create(&self, props: &Props, owner: &Ownership, progress: &dyn Progress) -> ProviderResult<Created> {
         let client = self.aws.kinesis().await;
         let name =
             str_prop(props, "name").ok_or_else(|| ProviderError::Invalid("name is required".into()))?.to_string();
@@ -620,7 +661,16 @@ impl Provider for KinesisStream {
             .stream_mode(StreamMode::from(mode.as_str()))
             .build()
             .map_err(|e| ProviderError::Invalid(e.to_string()))?;
-        let mut req = client.create_stream().stream_name(&name).stream_mode_details(details);
+        // Ownership tags go on at creation where the API takes them (AWS
+        // does; LocalStack drops them silently, so they are added again
+        // below), so a create interrupted right after it can be adopted.
+        let mut tags = tag_map(props);
+        tags.extend(owner.tags());
+        let mut req = client
+            .create_stream()
+            .stream_name(&name)
+            .stream_mode_details(details)
+            .set_tags(Some(tags.clone().into_iter().collect()));
         if mode == "PROVISIONED" {
             req = req.set_shard_count(int_prop(props, "shardCount"));
         }
@@ -643,7 +693,7 @@ impl Provider for KinesisStream {
                     Some(StreamStatus::Deleting) => self.wait_gone(&name, progress).await?,
                     Some(_) => return Err(ProviderError::AlreadyExists { kind: "Kinesis stream", name }),
                 },
-                Err(e) => return Err(api("CreateStream", &e)),
+                Err(e) => return Err(api("CreateStream", e)),
             }
         }
         // From here on the stream exists: any failure must still let the
@@ -655,13 +705,17 @@ impl Provider for KinesisStream {
             }
             ProviderError::Partial { id: name.clone(), outputs, source: Box::new(e) }
         };
-        let arn = self.wait_active(&name, progress).await.map_err(|e| partial(None, e))?;
+        let arn = self.wait_active(&name, Missing::Wait, progress).await.map_err(|e| partial(None, e))?;
         drop(permit);
+        // Tags first: the sooner the ownership tags are there, the smaller
+        // the window in which an interrupted create leaves no evidence.
+        self.set_tags(&name, &BTreeMap::new(), &tags, progress).await.map_err(|e| partial(Some(arn.clone()), e))?;
         // Compare against what CreateStream leaves behind, so only the
         // remaining differences cost a call.
         let mut base = Props::from([
             ("retentionPeriod".to_string(), json!(24)),
             ("streamModeDetails".to_string(), json!({"streamMode": mode})),
+            ("tags".to_string(), json!(tag_map(props))),
         ]);
         if let Some(n) = props.get("shardCount") {
             base.insert("shardCount".into(), n.clone());
@@ -679,7 +733,7 @@ impl Provider for KinesisStream {
         changed: &BTreeSet<String>,
         progress: &dyn Progress,
     ) -> ProviderResult<Props> {
-        let arn = self.wait_active(id, progress).await?;
+        let arn = self.wait_active(id, Missing::Fail, progress).await?;
         let cloud_changes =
             changed.iter().any(|c| self.schema.property(c).is_none_or(|p| p.change != Change::StateOnly));
         if cloud_changes {
@@ -697,10 +751,8 @@ impl Provider for KinesisStream {
             })
             .await;
         match res {
-            Ok(_) => {}
-            Err(ProviderError::Api { message, .. }) if message.starts_with("ResourceNotFoundException") => {
-                return Ok(());
-            }
+            // Already gone is what a delete wants.
+            Ok(_) | Err(ProviderError::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }
         self.wait_gone(id, progress).await

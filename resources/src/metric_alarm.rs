@@ -1,7 +1,7 @@
 //! `aws:cloudwatch:MetricAlarm`: a CloudWatch alarm on one metric.
 
 use crate::aws::Aws;
-use crate::provider::{Created, Observed, Progress, Provider, ProviderError, ProviderResult, ReadRequest};
+use crate::provider::{Created, Observed, Ownership, Progress, Provider, ProviderError, ProviderResult, ReadRequest};
 use crate::schema::{
     Change, PathSeg, Property, Props, ResourceSchema, Type, Violation, integer_of, is_unknown, key_path,
     normalize_props,
@@ -140,10 +140,10 @@ impl MetricAlarmProvider {
     }
 }
 
-fn api<E, R>(operation: &str, err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> ProviderError
+fn api<E, R>(operation: &str, err: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> ProviderError
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     crate::aws::api_error("cloudwatch", operation, err)
 }
@@ -202,7 +202,7 @@ impl MetricAlarmProvider {
                 .set_next_token(token.clone())
                 .send()
                 .await
-                .map_err(|e| api("DescribeAlarms", &e))?;
+                .map_err(|e| api("DescribeAlarms", e))?;
             for a in out.metric_alarms() {
                 if let Some(n) = a.alarm_name() {
                     found.insert(n.to_string(), a.clone());
@@ -224,7 +224,7 @@ impl MetricAlarmProvider {
             .resource_arn(arn)
             .send()
             .await
-            .map_err(|e| api("ListTagsForResource", &e))?;
+            .map_err(|e| api("ListTagsForResource", e))?;
         Ok(out
             .tags()
             .iter()
@@ -233,7 +233,9 @@ impl MetricAlarmProvider {
     }
 
     /// Sends the whole alarm definition: PutMetricAlarm replaces every field.
-    async fn put(&self, props: &Props, with_tags: bool) -> ProviderResult<()> {
+    /// `owner` is given on create only: PutMetricAlarm ignores tags when
+    /// it updates an existing alarm, so updates tag with TagResource.
+    async fn put(&self, props: &Props, owner: Option<&Ownership>) -> ProviderResult<()> {
         let client = self.aws.cloudwatch().await;
         let s = |k: &str| props.get(k).and_then(Value::as_str).map(str::to_string);
         let i = |k: &str| props.get(k).and_then(integer_of).and_then(|n| i32::try_from(n).ok());
@@ -261,17 +263,14 @@ impl MetricAlarmProvider {
             .set_ok_actions(strings(props, "okActions"))
             .set_insufficient_data_actions(strings(props, "insufficientDataActions"))
             .set_unit(s("unit").map(|u| StandardUnit::from(u.as_str())));
-        if with_tags {
-            let mut tags = Vec::new();
-            for (k, v) in string_map(props, "tags") {
-                tags.push(Tag::builder().key(k).value(v).build());
-            }
-            if !tags.is_empty() {
-                req = req.set_tags(Some(tags));
-            }
+        if let Some(owner) = owner {
+            let mut all = string_map(props, "tags");
+            all.extend(owner.tags());
+            let tags = all.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+            req = req.set_tags(Some(tags));
         }
         self.aws.limit("cloudwatch:PutMetricAlarm").await;
-        req.send().await.map_err(|e| api("PutMetricAlarm", &e))?;
+        req.send().await.map_err(|e| api("PutMetricAlarm", e))?;
         Ok(())
     }
 
@@ -287,10 +286,7 @@ impl MetricAlarmProvider {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(std::time::Duration::from_secs(2));
         }
-        Err(ProviderError::Api {
-            operation: "cloudwatch:DescribeAlarms".into(),
-            message: format!("alarm {name} was not found after it was written"),
-        })
+        Err(ProviderError::api("cloudwatch:DescribeAlarms", format!("alarm {name} was not found after it was written")))
     }
 }
 
@@ -429,25 +425,34 @@ impl Provider for MetricAlarmProvider {
         let one = |r: &ReadRequest| {
             let failure = failure.clone();
             let alarm = found.get(&r.id).cloned();
-            let (id, wants_tags) = (r.id.clone(), r.managed.contains("tags"));
+            let (id, wants_tags, ownership) = (r.id.clone(), r.managed.contains("tags"), r.ownership);
             async move {
                 if let Some(f) = failure {
-                    return Err(ProviderError::Api { operation: "cloudwatch:DescribeAlarms".into(), message: f });
+                    return Err(ProviderError::api("cloudwatch:DescribeAlarms", f));
                 }
                 let Some(a) = alarm else { return Ok(None) };
                 let mut inputs = observed_inputs(&a);
                 let arn = a.alarm_arn().unwrap_or_default().to_string();
-                if wants_tags {
-                    inputs.insert("tags".into(), json!(self.read_tags(&arn).await?));
+                let mut owner = None;
+                if wants_tags || ownership {
+                    let mut tags = self.read_tags(&arn).await?;
+                    if ownership {
+                        owner = Ownership::from_tags(&tags);
+                    }
+                    // rinfra's ownership tags are its own business: never a diff.
+                    tags.retain(|k, _| !Ownership::is_own_tag(k));
+                    if wants_tags {
+                        inputs.insert("tags".into(), json!(tags));
+                    }
                 }
                 let outputs = Props::from([("name".into(), json!(id)), ("arn".into(), json!(arn))]);
-                Ok(Some(Observed { inputs, outputs }))
+                Ok(Some(Observed { inputs, outputs, owner }))
             }
         };
         futures::future::join_all(requests.iter().map(one)).await
     }
 
-    async fn create(&self, props: &Props, progress: &dyn Progress) -> ProviderResult<Created> {
+    async fn create(&self, props: &Props, owner: &Ownership, progress: &dyn Progress) -> ProviderResult<Created> {
         let name = props
             .get("name")
             .and_then(Value::as_str)
@@ -458,7 +463,7 @@ impl Provider for MetricAlarmProvider {
         if !self.describe(&[name.to_string()]).await?.is_empty() {
             return Err(ProviderError::AlreadyExists { kind: "CloudWatch alarm", name: name.to_string() });
         }
-        self.put(props, true).await?;
+        self.put(props, Some(owner)).await?;
         let arn = self.arn_of(name).await.map_err(|e| ProviderError::Partial {
             id: name.to_string(),
             outputs: Props::from([("name".into(), json!(name))]),
@@ -484,7 +489,7 @@ impl Provider for MetricAlarmProvider {
             .any(|c| c != "tags" && self.schema.property(c).is_none_or(|p| p.change != Change::StateOnly));
         if needs_put {
             progress.status("writing the alarm");
-            self.put(new, false).await?;
+            self.put(new, None).await?;
         }
         let arn = self.arn_of(id).await?;
         if changed.contains("tags") {
@@ -498,7 +503,7 @@ impl Provider for MetricAlarmProvider {
                     .set_tag_keys(Some(removed))
                     .send()
                     .await
-                    .map_err(|e| api("UntagResource", &e))?;
+                    .map_err(|e| api("UntagResource", e))?;
             }
             let mut added = Vec::new();
             for (k, v) in to.iter().filter(|(k, v)| from.get(*k) != Some(*v)) {
@@ -512,7 +517,7 @@ impl Provider for MetricAlarmProvider {
                     .set_tags(Some(added))
                     .send()
                     .await
-                    .map_err(|e| api("TagResource", &e))?;
+                    .map_err(|e| api("TagResource", e))?;
             }
         }
         Ok(Props::from([("name".into(), json!(id)), ("arn".into(), json!(arn))]))
@@ -524,7 +529,7 @@ impl Provider for MetricAlarmProvider {
         // DeleteAlarms succeeds for names that do not exist, so a delete
         // that is retried after a crash is harmless.
         self.aws.limit("cloudwatch:DeleteAlarms").await;
-        client.delete_alarms().alarm_names(id).send().await.map_err(|e| api("DeleteAlarms", &e))?;
+        client.delete_alarms().alarm_names(id).send().await.map_err(|e| api("DeleteAlarms", e))?;
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ mod model;
 mod store;
 
 pub use lock::{LockInfo, StateLock};
-pub use model::{PendingOperation, ResourceState, STATE_VERSION, StateFile};
+pub use model::{PendingKind, PendingOperation, ReplacedResource, ResourceState, STATE_VERSION, StateFile};
 pub use store::{backup_path, load, load_or_new, save, verify};
 
 use std::path::PathBuf;

@@ -30,6 +30,10 @@ pub struct StateFile {
     /// leaves them here, and the next run reconciles them with the cloud.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<PendingOperation>,
+    /// Old resources of create-before-delete replaces whose replacement
+    /// exists but which are not deleted yet. The next apply deletes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<ReplacedResource>,
     /// The sha256 of the canonical document with this field empty.
     #[serde(default)]
     pub checksum: String,
@@ -61,15 +65,51 @@ pub struct ResourceState {
     pub retain_on_delete: bool,
 }
 
+/// The old half of a create-before-delete replace, still in the cloud.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplacedResource {
+    /// The logical name it had, which its replacement now has.
+    pub name: String,
+    /// What rinfra knows of it.
+    pub resource: ResourceState,
+}
+
+/// What kind of mutation a pending operation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PendingKind {
+    /// A create: the resource may exist under the recorded id.
+    Create,
+    /// An update in place: some of the changes may have been applied.
+    Update,
+    /// A delete of a resource in `resources`.
+    Delete,
+    /// A delete of a resource in `replaced`.
+    DeleteReplaced,
+}
+
+impl std::fmt::Display for PendingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PendingKind::Create => "create",
+            PendingKind::Update => "update",
+            PendingKind::Delete => "delete",
+            PendingKind::DeleteReplaced => "delete of a replaced resource",
+        })
+    }
+}
+
 /// A mutation that was started and may or may not have reached the cloud.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PendingOperation {
-    /// `create`, `update` or `delete`.
-    pub kind: String,
+    /// What is being done.
+    pub kind: PendingKind,
     /// The logical name of the resource.
     pub resource: String,
-    /// The resource type token.
+    /// The type token of the provider called: for the delete half of a
+    /// replace that changes the type, the old type.
     #[serde(rename = "type")]
     pub type_: String,
     /// The cloud id being acted on (for a create, the id it will have).
@@ -93,6 +133,7 @@ impl StateFile {
             resources: BTreeMap::new(),
             outputs: BTreeMap::new(),
             pending: Vec::new(),
+            replaced: Vec::new(),
             checksum: String::new(),
         }
     }

@@ -2,12 +2,10 @@
 //! binary with a located diagnostic, exit code 1, and no connection to the
 //! cloud. The diagnostics are snapshot-tested.
 
-mod support;
-
+use crate::support::counting_endpoint;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
-use support::counting_endpoint;
 
 fn run(root: &Path, stack: &str, url: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_rinfra"))

@@ -39,7 +39,7 @@ fn exit_now() -> ! {
             let _ = std::fs::remove_file(p);
         }
     }
-    eprintln!("interrupted");
+    crate::output::note("interrupted");
     std::process::exit(130);
 }
 
@@ -58,7 +58,7 @@ pub fn install(color: bool) {
             }
             STOP.store(true, Ordering::SeqCst);
             WAKE.notify_waiters();
-            super::output::warn(
+            crate::output::warn(
                 color,
                 "interrupted: finishing what is in flight, then stopping (signal again to quit now)",
             );

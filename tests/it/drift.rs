@@ -1,10 +1,8 @@
 //! End-to-end tests of drift detection, remediation and import against
 //! LocalStack.
 
-mod support;
-
+use crate::support::{Cloud, Env, Run, SEED};
 use serde_json::Value;
-use support::{Cloud, Env, Run, SEED};
 
 const NO_CHANGES: &str = "No changes. Your infrastructure matches the configuration.";
 
@@ -26,7 +24,7 @@ fn entry<'a>(r: &'a Value, resource: &str) -> &'a Value {
 async fn detect_and_remediate(env: &Env, resource: &str, status: &str, change: Option<(&str, Value, Value)>) {
     let run = env.rinfra(&["drift", "--json"]).expect_code(2);
     let r = report(&run);
-    support::assert_matches_schema("drift", &r);
+    crate::support::assert_matches_schema("drift", &r);
     assert_eq!(r["schema"], "rinfra.drift/v1");
     assert_eq!(r["status"], "drifted");
     let e = entry(&r, resource);
@@ -147,7 +145,7 @@ async fn a_schedule_writes_history_and_the_hook_gets_the_report() {
     assert_eq!(reports.len(), 3);
     assert!(reports.iter().all(|r| r["schema"] == "rinfra.drift/v1" && r["status"] == "drifted"));
     for r in &reports {
-        support::assert_matches_schema("drift", r);
+        crate::support::assert_matches_schema("drift", r);
     }
     let hook = std::fs::read_to_string(env.dir.path().join("hook.jsonl")).unwrap();
     let first: Value = serde_json::from_str(hook.lines().next().unwrap()).unwrap();

@@ -3,9 +3,7 @@
 //! Each test has its own directory, state and cloud names, so they run in
 //! parallel against one LocalStack.
 
-mod support;
-
-use support::{Cloud, Env, SEED, assert_matches_schema, counting_endpoint};
+use crate::support::{Cloud, Env, SEED, assert_matches_schema, counting_endpoint};
 
 const NO_CHANGES: &str = "No changes. Your infrastructure matches the configuration.";
 

@@ -1,27 +1,16 @@
-//! Argument parsing and the commands.
-
-mod commands;
-mod output;
-mod signals;
+//! The command line's arguments (clap). Parsing only: no behaviour.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
-
-/// Exit code for success.
-pub const EXIT_OK: i32 = 0;
-/// Exit code for any error, an invalid stack included.
-pub const EXIT_ERROR: i32 = 1;
-/// Exit code of `preview --detailed-exitcode` when changes are present.
-pub const EXIT_CHANGES: i32 = 2;
 
 /// Declarative infrastructure as code: Pulumi YAML stacks, applied to AWS.
 #[derive(Debug, Parser)]
 #[command(name = "rinfra", version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
     #[command(flatten)]
-    global: Global,
+    pub global: Global,
     #[command(subcommand)]
-    command: Command,
+    pub command: Command,
 }
 
 const EXAMPLES: &str = "Examples:
@@ -38,36 +27,39 @@ Exit codes: 0 success, 1 error (an invalid stack included),
 pub struct Global {
     /// The stack file.
     #[arg(short = 's', long = "stack", env = "RINFRA_STACK", global = true, value_name = "FILE")]
-    stack: Option<PathBuf>,
+    pub stack: Option<PathBuf>,
     /// The state file [default: .rinfra/<stack name>.json].
     #[arg(long, env = "RINFRA_STATE", global = true, value_name = "PATH")]
-    state: Option<PathBuf>,
+    pub state: Option<PathBuf>,
     /// The AWS region [default: AWS_REGION, the profile, or us-east-1].
     #[arg(long, global = true)]
-    region: Option<String>,
+    pub region: Option<String>,
     /// An endpoint for every AWS service, such as LocalStack's [default: AWS_ENDPOINT_URL].
     #[arg(long, global = true, value_name = "URL")]
-    endpoint_url: Option<String>,
+    pub endpoint_url: Option<String>,
     /// The AWS profile [default: AWS_PROFILE].
     #[arg(long, global = true)]
-    profile: Option<String>,
+    pub profile: Option<String>,
     /// Sets a config value declared by the stack (repeatable).
     #[arg(short = 'c', long = "config", global = true, value_name = "KEY=VALUE")]
-    config: Vec<String>,
+    pub config: Vec<String>,
     /// How many resource operations may run at once.
     #[arg(long, global = true, default_value_t = 16)]
-    parallel: usize,
+    pub parallel: usize,
     /// When to use colour.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
-    color: ColorChoice,
+    pub color: ColorChoice,
     /// Print time per phase and API calls per operation to stderr.
     #[arg(long, global = true)]
-    stats: bool,
+    pub stats: bool,
     /// Client-side limit for one API, in calls per second, such as
     /// `kinesis:CreateStream=5`; 0 lifts it (repeatable). Defaults follow
     /// AWS's account quotas, 50 times looser against a loopback endpoint.
     #[arg(long = "api-rate", global = true, value_name = "OP=N")]
-    api_rate: Vec<String>,
+    pub api_rate: Vec<String>,
+    /// Log API calls and retries to stderr (-v: debug, -vv: trace); RUST_LOG overrides.
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// When to colour output.
@@ -144,14 +136,14 @@ pub enum Command {
 pub struct GraphArgs {
     /// Read the cloud and mark each node with its planned operation.
     #[arg(long)]
-    plan: bool,
+    pub plan: bool,
 }
 
 /// Arguments of `completions`.
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell.
-    shell: clap_complete::Shell,
+    pub shell: clap_complete::Shell,
 }
 
 /// Arguments of `preview`.
@@ -159,16 +151,16 @@ pub struct CompletionsArgs {
 pub struct PreviewArgs {
     /// Print the plan as JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Read the cloud before planning (`--refresh=false` plans against the state alone).
     #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
-    refresh: bool,
+    pub refresh: bool,
     /// Exit 2 when there are changes, 0 when there are none.
     #[arg(long)]
-    detailed_exitcode: bool,
+    pub detailed_exitcode: bool,
     /// Limit the plan to this resource and what it depends on (repeatable).
     #[arg(long, value_name = "NAME")]
-    target: Vec<String>,
+    pub target: Vec<String>,
 }
 
 /// Arguments of `up`.
@@ -176,16 +168,16 @@ pub struct PreviewArgs {
 pub struct UpArgs {
     /// Apply without asking.
     #[arg(short = 'y', long)]
-    yes: bool,
+    pub yes: bool,
     /// Read the cloud before planning.
     #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
-    refresh: bool,
+    pub refresh: bool,
     /// Limit the run to this resource and what it depends on (repeatable).
     #[arg(long, value_name = "NAME")]
-    target: Vec<String>,
+    pub target: Vec<String>,
     /// Print the plan, every event and a summary as JSON lines (needs --yes).
     #[arg(long, requires = "yes")]
-    json: bool,
+    pub json: bool,
 }
 
 /// Arguments of `destroy`.
@@ -193,13 +185,13 @@ pub struct UpArgs {
 pub struct DestroyArgs {
     /// Go ahead without asking.
     #[arg(short = 'y', long)]
-    yes: bool,
+    pub yes: bool,
     /// Destroy only this resource and what depends on it (repeatable).
     #[arg(long, value_name = "NAME")]
-    target: Vec<String>,
+    pub target: Vec<String>,
     /// Print the plan, every event and a summary as JSON lines (needs --yes).
     #[arg(long, requires = "yes")]
-    json: bool,
+    pub json: bool,
 }
 
 /// Arguments of `refresh`.
@@ -207,13 +199,13 @@ pub struct DestroyArgs {
 pub struct RefreshArgs {
     /// Write without asking.
     #[arg(short = 'y', long)]
-    yes: bool,
+    pub yes: bool,
     /// Only show what would change in the state.
     #[arg(long)]
-    preview_only: bool,
+    pub preview_only: bool,
     /// Print the changes as JSON (needs --yes unless --preview-only).
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 /// Arguments of `drift`.
@@ -221,31 +213,31 @@ pub struct RefreshArgs {
 pub struct DriftArgs {
     /// Print the report as JSON (one line per run with --every).
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Run on a schedule, such as 30s, 15m or 1h, until stopped.
     #[arg(long, value_name = "DURATION")]
-    every: Option<String>,
+    pub every: Option<String>,
     /// Stop after this many runs.
     #[arg(long, value_name = "N")]
-    max_runs: Option<u64>,
+    pub max_runs: Option<u64>,
     /// Append each report as a JSON line here [default with --every: .rinfra/<stack>.drift.jsonl].
     #[arg(long, value_name = "PATH")]
-    history: Option<PathBuf>,
+    pub history: Option<PathBuf>,
     /// After reporting drift, bring the cloud back to the stack (as `up`), never touching protected resources.
     #[arg(long)]
-    remediate: bool,
+    pub remediate: bool,
     /// Run this shell command with the JSON report on stdin when drift is found.
     #[arg(long, value_name = "CMD")]
-    on_drift: Option<String>,
+    pub on_drift: Option<String>,
 }
 
 /// Arguments of `import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The resource's name in the stack.
-    name: String,
+    pub name: String,
     /// The cloud id: the stream's or alarm's name.
-    id: String,
+    pub id: String,
 }
 
 /// Arguments of commands that only ask for confirmation.
@@ -253,20 +245,20 @@ pub struct ImportArgs {
 pub struct YesArgs {
     /// Go ahead without asking.
     #[arg(short = 'y', long)]
-    yes: bool,
+    pub yes: bool,
 }
 
 /// Arguments of `output`.
 #[derive(Debug, Args)]
 pub struct OutputArgs {
     /// Print only this output.
-    name: Option<String>,
+    pub name: Option<String>,
     /// Print as JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Show values that come from secret config entries.
     #[arg(long)]
-    show_secrets: bool,
+    pub show_secrets: bool,
 }
 
 /// Arguments of commands with only `--json`.
@@ -274,7 +266,7 @@ pub struct OutputArgs {
 pub struct JsonArgs {
     /// Print as JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 /// Arguments of `unlock`.
@@ -282,7 +274,7 @@ pub struct JsonArgs {
 pub struct UnlockArgs {
     /// Remove the lock even if its holder may be alive.
     #[arg(long)]
-    force: bool,
+    pub force: bool,
 }
 
 /// `state` subcommands.
@@ -304,46 +296,24 @@ pub enum StateCommand {
 #[derive(Debug, Args)]
 pub struct StateShowArgs {
     /// The resource's name.
-    name: String,
+    pub name: String,
     /// Print as JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 /// Arguments of `state rm`.
 #[derive(Debug, Args)]
 pub struct StateNameArgs {
     /// The resource's name.
-    name: String,
+    pub name: String,
 }
 
 /// Arguments of `state mv`.
 #[derive(Debug, Args)]
 pub struct StateMvArgs {
     /// The name in the state now.
-    old: String,
+    pub old: String,
     /// The name in the stack.
-    new: String,
-}
-
-/// Parses arguments, runs the command, and returns the exit code.
-pub fn main() -> i32 {
-    // Exit code 2 means "changes present" for `preview --detailed-exitcode`,
-    // so usage errors exit 1 rather than clap's 2.
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
-            let _ = e.print();
-            return code;
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return EXIT_ERROR;
-        }
-    };
-    runtime.block_on(commands::run(cli))
+    pub new: String,
 }

@@ -2,12 +2,10 @@
 //! moments, injected network faults, and leaked secrets. All against
 //! LocalStack through the real binary.
 
-mod support;
-
+use crate::support::{Cloud, Env, proxy};
 use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
-use support::{Cloud, Env, proxy};
 
 /// A stack of `n` streams, each with an alarm on it.
 fn pairs(n: usize) -> String {
@@ -194,7 +192,7 @@ async fn up_converges_through_a_twenty_percent_fault_rate() {
     let mut env = Env::new("fault");
     env.stack(&pairs(10));
     let cloud = Cloud::new().await;
-    let proxy = proxy::start(support::endpoint(), 200, 42).await;
+    let proxy = proxy::start(crate::support::endpoint(), 200, 42).await;
     env.endpoint = proxy.url.clone();
     // Retries inside one run absorb most faults; a call that fails five
     // times in a row fails the run, and the next run picks up from the
@@ -238,7 +236,7 @@ async fn a_hundred_percent_fault_rate_fails_cleanly_with_a_true_state() {
     let mut env = Env::new("down");
     env.stack(&pairs(2));
     let cloud = Cloud::new().await;
-    let proxy = proxy::start(support::endpoint(), 1000, 7).await;
+    let proxy = proxy::start(crate::support::endpoint(), 1000, 7).await;
     env.endpoint = proxy.url.clone();
     let r = env.rinfra(&["up", "--yes"]).expect_code(1);
     assert!(r.stderr.contains("failed"), "{}", r.stderr);

@@ -5,6 +5,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The error a cloud SDK returned, kept as the source of a [`ProviderError`].
+pub type SdkSource = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A failure of a cloud operation.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -13,8 +16,19 @@ pub enum ProviderError {
     Api {
         /// The API operation, such as `kinesis:CreateStream`.
         operation: String,
-        /// What the cloud said.
+        /// What the cloud said, with its error code first.
         message: String,
+        /// The SDK's own error, when there is one.
+        #[source]
+        source: Option<SdkSource>,
+    },
+    /// The resource does not exist (any more).
+    #[error("{kind} `{id}` does not exist; it was deleted outside rinfra")]
+    NotFound {
+        /// A human name for the type, such as "Kinesis stream".
+        kind: &'static str,
+        /// The cloud id looked for.
+        id: String,
     },
     /// A resource with this name exists already but is not in the state.
     #[error("{kind} `{name}` already exists and is not managed by this stack")]
@@ -51,23 +65,87 @@ pub enum ProviderError {
 /// Shorthand for provider results.
 pub type ProviderResult<T> = Result<T, ProviderError>;
 
+impl ProviderError {
+    /// An API failure without an SDK error behind it.
+    pub fn api(operation: impl Into<String>, message: impl Into<String>) -> Self {
+        ProviderError::Api { operation: operation.into(), message: message.into(), source: None }
+    }
+}
+
 /// What to read for one resource.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ReadRequest {
     /// The cloud id.
     pub id: String,
     /// Property names the stack or the state sets. Properties that cost
     /// extra calls are read only when they are in this set.
     pub managed: BTreeSet<String>,
+    /// Whether to read the ownership tags too (an extra call for some
+    /// types), as reconciling an interrupted create needs.
+    pub ownership: bool,
+}
+
+impl ReadRequest {
+    /// A request for `id` reading the properties in `managed`.
+    pub fn new(id: impl Into<String>, managed: BTreeSet<String>) -> Self {
+        ReadRequest { id: id.into(), managed, ownership: false }
+    }
+}
+
+/// Which stack and resource made a cloud resource, as rinfra records it in
+/// tags at creation: the evidence an interrupted create is adopted on.
+/// CloudFormation tags its resources the same way.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ownership {
+    /// The stack's name.
+    pub stack: String,
+    /// The resource's logical name in the stack.
+    pub resource: String,
+}
+
+impl Ownership {
+    /// The tag naming the stack.
+    pub const STACK_TAG: &'static str = "rinfra:stack";
+    /// The tag naming the logical resource.
+    pub const RESOURCE_TAG: &'static str = "rinfra:resource";
+    /// Tags starting with this are rinfra's own: never shown as a diff,
+    /// never removed by an update.
+    pub const PREFIX: &'static str = "rinfra:";
+
+    /// The ownership of `resource` in `stack`.
+    pub fn new(stack: impl Into<String>, resource: impl Into<String>) -> Self {
+        Ownership { stack: stack.into(), resource: resource.into() }
+    }
+
+    /// The tags that record it.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (Self::STACK_TAG.to_string(), self.stack.clone()),
+            (Self::RESOURCE_TAG.to_string(), self.resource.clone()),
+        ])
+    }
+
+    /// Reads it back from a resource's tags; `None` when either is missing.
+    pub fn from_tags(tags: &BTreeMap<String, String>) -> Option<Ownership> {
+        Some(Ownership::new(tags.get(Self::STACK_TAG)?.clone(), tags.get(Self::RESOURCE_TAG)?.clone()))
+    }
+
+    /// Whether a tag key is one of rinfra's own.
+    pub fn is_own_tag(key: &str) -> bool {
+        key.starts_with(Self::PREFIX)
+    }
 }
 
 /// A resource as the cloud holds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observed {
     /// The current value of every readable property, in stack terms.
+    /// rinfra's ownership tags are never among them.
     pub inputs: Props,
     /// The outputs, such as `arn`.
     pub outputs: Props,
+    /// Who made it, when the request asked and the tags say.
+    pub owner: Option<Ownership>,
 }
 
 /// The result of a create.
@@ -134,8 +212,9 @@ pub trait Provider: Send + Sync {
     /// allows it.
     async fn read(&self, requests: &[ReadRequest]) -> Vec<ProviderResult<Option<Observed>>>;
 
-    /// Creates the resource and waits until it is usable.
-    async fn create(&self, props: &Props, progress: &dyn Progress) -> ProviderResult<Created>;
+    /// Creates the resource, tagged with `owner` (at creation where the API
+    /// allows it), and waits until it is usable.
+    async fn create(&self, props: &Props, owner: &Ownership, progress: &dyn Progress) -> ProviderResult<Created>;
 
     /// Changes `changed` properties in place from `old` (the cloud's current
     /// values) to `new`, and returns the new outputs.

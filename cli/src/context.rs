@@ -1,0 +1,128 @@
+//! From global flags to an engine session: config overrides, API rates,
+//! AWS settings and the registry of AWS providers. Nothing here prints.
+
+use crate::args::Global;
+use crate::error::CliError;
+use crate::output::use_color;
+use rinfra_engine::session::Session;
+use rinfra_resources::{Aws, AwsSettings};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+/// One command's session, with how to show things.
+pub struct Ctx {
+    /// The engine session.
+    pub s: Session,
+    /// The AWS clients, for call statistics.
+    pub aws: Arc<Aws>,
+    /// Colour on stdout.
+    pub color: bool,
+    /// Colour on stderr.
+    pub color_err: bool,
+    /// Whether `--stats` was given.
+    pub stats: bool,
+}
+
+/// Parses `KEY=VALUE` flags.
+fn pairs(flag: &'static str, values: &[String]) -> Result<BTreeMap<String, String>, CliError> {
+    let mut out = BTreeMap::new();
+    for kv in values {
+        let Some((k, v)) = kv.split_once('=') else {
+            return Err(CliError::Flag { flag, value: kv.clone(), message: "must be KEY=VALUE".into() });
+        };
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// The AWS settings the flags give; rates are checked before anything runs.
+pub fn aws_settings(g: &Global) -> Result<AwsSettings, CliError> {
+    let mut rates = BTreeMap::new();
+    for (k, v) in pairs("--api-rate", &g.api_rate)? {
+        let bad = |message: String| CliError::Flag { flag: "--api-rate", value: format!("{k}={v}"), message };
+        if !k.contains(':') {
+            return Err(bad("must be SERVICE:Operation=CALLS_PER_SECOND".into()));
+        }
+        let rate: f64 = v.parse().map_err(|_| bad("the rate must be a number of calls per second".into()))?;
+        check_rate(rate).map_err(bad)?;
+        rates.insert(k, rate);
+    }
+    Ok(AwsSettings {
+        rates,
+        region: g.region.clone(),
+        endpoint_url: g.endpoint_url.clone(),
+        profile: g.profile.clone(),
+    })
+}
+
+/// The slowest rate a client-side limit may have: one call in 1000 s.
+/// Slower ones are typing mistakes, and would wait past any timeout.
+const MIN_RATE: f64 = 0.001;
+
+/// Checks a calls-per-second rate: a finite number, 0 (no limit), or at
+/// least [`MIN_RATE`].
+fn check_rate(rate: f64) -> Result<(), String> {
+    if !rate.is_finite() || rate < 0.0 {
+        return Err("the rate must be a finite number of calls per second, 0 or more".into());
+    }
+    if rate != 0.0 && rate < MIN_RATE {
+        return Err(format!("the rate must be 0 (no limit) or at least {MIN_RATE} calls per second"));
+    }
+    Ok(())
+}
+
+/// Checks the stack and flags; nothing touches the cloud.
+pub fn open(g: &Global) -> Result<Ctx, CliError> {
+    let path = g.stack.clone().ok_or(CliError::NoStack)?;
+    let overrides = pairs("--config", &g.config)?;
+    let settings = aws_settings(g)?;
+    let endpoint = g.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+    if let Some(e) = endpoint.filter(|e| e.starts_with("http://") && !rinfra_resources::aws::is_local_endpoint(e)) {
+        crate::output::warn(
+            use_color(g.color, false),
+            &format!(
+                "the endpoint {e} is plain http to a host that is not this machine; requests and their signatures travel unencrypted"
+            ),
+        );
+    }
+    let aws = Aws::new(settings);
+    let registry = rinfra_resources::registry(aws.clone());
+    let mut s = Session::open(&path, &overrides, registry, g.state.clone())?;
+    s.parallel = g.parallel.max(1);
+    s.cancel = crate::signals::STOP.clone();
+    Ok(Ctx { s, aws, color: use_color(g.color, true), color_err: use_color(g.color, false), stats: g.stats })
+}
+
+/// Refuses at once when confirmation is needed but cannot be asked for.
+pub fn needs_terminal(yes: bool, command: &'static str) -> Result<(), CliError> {
+    if !yes && !std::io::stdin().is_terminal() {
+        return Err(CliError::NeedsTerminal(command));
+    }
+    Ok(())
+}
+
+impl Ctx {
+    /// Prints statistics when `--stats` was given.
+    pub fn print_stats(&self) {
+        if self.stats {
+            crate::output::stats(&self.s.phases, &self.aws.stats().snapshot());
+        }
+    }
+
+    /// Takes the state lock and tells the signal handler about it.
+    pub fn lock(&self, command: &str) -> Result<Held, CliError> {
+        let lock = self.s.lock(command)?;
+        crate::signals::holding(Some(rinfra_state::StateLock::path_for(&self.s.state_path)));
+        Ok(Held(lock))
+    }
+}
+
+/// A held lock; releasing it also tells the signal handler.
+pub struct Held(#[allow(dead_code)] rinfra_state::StateLock);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        crate::signals::holding(None);
+    }
+}

@@ -1,0 +1,189 @@
+//! The journal: the only writer of the state during an apply.
+//!
+//! Before a mutating call starts, [`Journal::begin`] records its pending
+//! operation and saves; when the call returns, one of the `record_*`
+//! methods writes its result in place of the pending operation, and
+//! [`Journal::save`] makes it durable. A crash between the two leaves a
+//! pending operation that the next run reconciles by reading the cloud.
+
+use crate::plan::{Step, attributes};
+use crate::stack::Stack;
+use rinfra_provider::{Created, Observed, Props, Registry};
+use rinfra_state::{PendingOperation, ReplacedResource, ResourceState, StateError, StateFile};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Where the state is saved. Local files today; the trait is the seam a
+/// remote backend plugs into.
+pub trait Store: Send + Sync {
+    /// Saves `state` atomically, bumping its serial and checksum.
+    fn save(&self, state: &mut StateFile) -> Result<(), StateError>;
+
+    /// Where the state lives, for messages.
+    fn describe(&self) -> String;
+}
+
+/// A state file on the local disk.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    /// The state file.
+    pub path: PathBuf,
+}
+
+impl Store for LocalStore {
+    fn save(&self, state: &mut StateFile) -> Result<(), StateError> {
+        rinfra_state::save(&self.path, state)
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// The state of one apply, and where it is saved.
+pub struct Journal<'a> {
+    /// The state as it is now.
+    pub state: &'a mut StateFile,
+    store: &'a dyn Store,
+    stack: Option<&'a Stack>,
+}
+
+impl<'a> Journal<'a> {
+    /// A journal writing `state` to `store`. `stack` gives the options to
+    /// record for created resources; it is `None` for a destroy.
+    pub fn new(state: &'a mut StateFile, store: &'a dyn Store, stack: Option<&'a Stack>) -> Self {
+        Journal { state, store, stack }
+    }
+
+    /// Records the intent of calls about to start, with one save.
+    pub fn begin(&mut self, ops: impl IntoIterator<Item = PendingOperation>) -> Result<(), StateError> {
+        let mut any = false;
+        for p in ops {
+            self.state.pending.retain(|q| !(q.resource == p.resource && q.kind == p.kind));
+            self.state.pending.push(p);
+            any = true;
+        }
+        if any { self.save() } else { Ok(()) }
+    }
+
+    /// Drops the pending operation of `name` (its result is being recorded).
+    pub fn settle(&mut self, name: &str) {
+        self.state.pending.retain(|p| p.resource != name);
+    }
+
+    /// Saves the state as it is now.
+    pub fn save(&mut self) -> Result<(), StateError> {
+        self.store.save(self.state)
+    }
+
+    fn options(&self, name: &str) -> (bool, bool) {
+        self.stack
+            .and_then(|s| s.resources.get(name))
+            .map(|d| (d.options.protect, d.options.retain_on_delete))
+            .unwrap_or_default()
+    }
+
+    /// A new resource now exists. For a create-before-delete replace, the
+    /// old resource of the same name moves to the `replaced` list, to be
+    /// deleted once its dependents point at the new one.
+    pub fn record_created(&mut self, step: &Step, created: Created, inputs: Props) {
+        let (protect, retain_on_delete) = self.options(&step.name);
+        let new = ResourceState {
+            urn: StateFile::urn(&self.state.stack, &step.type_, &step.name),
+            type_: step.type_.clone(),
+            id: created.id,
+            inputs,
+            outputs: created.outputs,
+            dependencies: step.dependencies.clone(),
+            protect,
+            retain_on_delete,
+        };
+        if let Some(old) = self.state.resources.insert(step.name.clone(), new) {
+            if step.op.is_replace() {
+                self.state.replaced.push(ReplacedResource { name: step.name.clone(), resource: old });
+            }
+        }
+    }
+
+    /// An update finished: the cloud holds `inputs`.
+    pub fn record_updated(&mut self, step: &Step, outputs: Props, inputs: Props) {
+        let (protect, retain_on_delete) = self.options(&step.name);
+        if let Some(r) = self.state.resources.get_mut(&step.name) {
+            r.inputs = inputs;
+            r.outputs.extend(outputs);
+            r.dependencies = step.dependencies.clone();
+            r.protect = protect;
+            r.retain_on_delete = retain_on_delete;
+        }
+    }
+
+    /// An update failed part way. What the cloud holds now was read back
+    /// (`Some(None)` when the resource is gone, `None` when the read failed
+    /// too), so the state records what was really applied, not the old
+    /// inputs.
+    pub fn record_update_failed(
+        &mut self,
+        step: &Step,
+        registry: &Registry,
+        observed: Option<Option<Observed>>,
+        desired: &Props,
+    ) {
+        match observed {
+            Some(None) => {
+                self.state.resources.remove(&step.name);
+            }
+            Some(Some(obs)) => {
+                if let (Some(r), Some(p)) = (self.state.resources.get_mut(&step.name), registry.get(&step.type_)) {
+                    r.inputs = crate::plan::current_inputs(p.as_ref(), Some(&obs), &r.inputs);
+                    r.outputs.extend(obs.outputs);
+                }
+            }
+            None => {
+                // Nothing could be read: keep a pending update, so the next
+                // run reads the resource before trusting the state.
+                if let Some(r) = self.state.resources.get(&step.name) {
+                    let pending = PendingOperation {
+                        kind: rinfra_state::PendingKind::Update,
+                        resource: step.name.clone(),
+                        type_: step.type_.clone(),
+                        id: r.id.clone(),
+                        inputs: desired.clone(),
+                        dependencies: step.dependencies.clone(),
+                    };
+                    self.state.pending.push(pending);
+                }
+            }
+        }
+    }
+
+    /// The resource of `step` was deleted (or forgotten).
+    pub fn record_deleted(&mut self, step: &Step) {
+        self.state.resources.remove(&step.name);
+    }
+
+    /// The old half of a replace of `name`, with cloud id `id`, was deleted.
+    pub fn record_old_half_deleted(&mut self, name: &str, id: &str) {
+        self.state.replaced.retain(|r| !(r.name == name && r.resource.id == id));
+    }
+
+    /// Recomputes the stack outputs from what the state now holds.
+    pub fn record_outputs(&mut self, registry: &Registry) {
+        self.state.outputs = match self.stack {
+            Some(s) => crate::plan::eval_outputs(s, &attrs_of(self.state, registry)),
+            None => BTreeMap::new(),
+        };
+    }
+}
+
+/// The attributes of every resource in the state: its inputs with schema
+/// defaults filled in, overlaid with its outputs.
+pub fn attrs_of(state: &StateFile, registry: &Registry) -> BTreeMap<String, Props> {
+    state
+        .resources
+        .iter()
+        .map(|(k, r)| {
+            let inputs = registry.get(&r.type_).map(|p| p.normalize(&r.inputs)).unwrap_or_else(|| r.inputs.clone());
+            (k.clone(), attributes(&inputs, &r.outputs))
+        })
+        .collect()
+}

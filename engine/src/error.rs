@@ -1,0 +1,66 @@
+//! The one error type of the engine's operations. Every variant keeps its
+//! source; the command line renders it once.
+
+use crate::apply::ApplyError;
+use crate::ops::{ImportError, LoadError, RefreshError};
+use crate::plan::PlanError;
+use rinfra_state::StateError;
+use std::path::PathBuf;
+
+/// Why an operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The stack could not be read or is invalid.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The state could not be read, written or locked.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Reading the cloud failed.
+    #[error(transparent)]
+    Refresh(#[from] RefreshError),
+    /// No plan could be made.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// An apply stopped early.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// An import failed.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    /// The command needs a state, and there is none.
+    #[error("there is no state at {}: the stack was never deployed; run `rinfra up` first", .0.display())]
+    NoState(PathBuf),
+    /// The state has no resource of that name.
+    #[error("the state has no resource `{name}`{}", list(.known))]
+    NoSuchResource {
+        /// The name asked for.
+        name: String,
+        /// The names it has.
+        known: Vec<String>,
+    },
+    /// The state has a resource of that name already.
+    #[error("the state already has a resource `{0}`")]
+    ResourceExists(String),
+    /// The stack has no output of that name.
+    #[error("the stack has no output `{name}`{}", list(.known))]
+    NoSuchOutput {
+        /// The name asked for.
+        name: String,
+        /// The names it has.
+        known: Vec<String>,
+    },
+    /// A file beside the state (a drift history) could not be written.
+    #[error("cannot write {}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn list(known: &[String]) -> String {
+    if known.is_empty() { String::new() } else { format!("; it has: {}", known.join(", ")) }
+}
