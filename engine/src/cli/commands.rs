@@ -8,7 +8,7 @@ use rinfra_engine::plan::{self, Observations, Op, OutputChange, Plan};
 use rinfra_engine::render;
 use rinfra_engine::stack::Stack;
 use rinfra_resources::{Aws, AwsSettings, Registry};
-use rinfra_state::{StateFile, StateLock};
+use rinfra_state::{LockStatus, StateError, StateFile, StateLock};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -592,9 +592,21 @@ fn validate(g: &Global, as_json: bool) -> Result<Exit, Exit> {
 fn unlock(g: &Global, force: bool) -> Result<Exit, Exit> {
     let s = Session::open(g)?;
     let lock_path = StateLock::path_for(&s.state_path);
-    let Some(holder) = StateLock::holder(&lock_path) else {
-        println!("{} is not locked.", s.state_path.display());
-        return Ok(EXIT_OK);
+    let holder = match StateLock::status(&lock_path).map_err(|e| s.fail(e))? {
+        LockStatus::Free => {
+            println!("{} is not locked.", s.state_path.display());
+            return Ok(EXIT_OK);
+        }
+        LockStatus::Held(holder) => holder,
+        // A lock file that names no holder can only be removed by force.
+        LockStatus::Unreadable { reason } => {
+            if !force {
+                return Err(s.fail(StateError::LockUnreadable { path: lock_path, reason }));
+            }
+            StateLock::force_unlock(&s.state_path).map_err(|e| s.fail(e))?;
+            println!("Removed an unreadable lock file {} ({reason}).", lock_path.display());
+            return Ok(EXIT_OK);
+        }
     };
     if !force {
         return Err(s.fail(format!(
