@@ -72,7 +72,11 @@ impl Session {
         let mut rates = BTreeMap::new();
         for kv in &g.api_rate {
             match kv.split_once('=').map(|(k, v)| (k, v.parse::<f64>())) {
-                Some((k, Ok(v))) if v >= 0.0 && k.contains(':') => {
+                Some((k, Ok(v))) if k.contains(':') => {
+                    if let Err(msg) = rinfra_resources::aws::check_rate(k, v) {
+                        output::error(color_err, &format!("--api-rate `{kv}`: {msg}"));
+                        return Err(EXIT_ERROR);
+                    }
                     rates.insert(k.to_string(), v);
                 }
                 _ => {
