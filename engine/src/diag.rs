@@ -85,14 +85,25 @@ impl Diagnostic {
         let mut out = String::new();
         let _ = writeln!(out, "{red}error{reset}{bold}: {}{reset}", self.message);
         let lines: Vec<&str> = source.lines().collect();
+        // An error at the end of the file points past the last line; show
+        // the last line instead, with the caret after its text.
+        let shown_line = |span: &Span| {
+            if span.line > lines.len() && !lines.is_empty() { (lines.len(), true) } else { (span.line, false) }
+        };
+        // Every snippet of one diagnostic shares one gutter, as wide as the
+        // largest line number shown, so the `|` bars line up down the whole
+        // diagnostic even when its lines cross a power of ten.
+        let width = self
+            .span
+            .iter()
+            .chain(self.notes.iter().map(|(span, _)| span))
+            .map(|span| shown_line(span).0.to_string().len())
+            .max()
+            .unwrap_or(1);
+        let pad = " ".repeat(width);
         let snippet = |span: &Span, label: &str, primary: bool, out: &mut String| {
-            let width = span.line.max(span.end_line).to_string().len();
-            let pad = " ".repeat(width);
-            // An error at the end of the file points past the last line;
-            // show the last line instead, with the caret after its text.
-            let (line_no, at_end) =
-                if span.line > lines.len() && !lines.is_empty() { (lines.len(), true) } else { (span.line, false) };
-            let col = if at_end { lines[line_no - 1].chars().count() + 1 } else { span.col };
+            let (line_no, at_end) = shown_line(span);
+            let col = if at_end { lines.last().map_or(0, |l| l.chars().count()) + 1 } else { span.col };
             let _ = writeln!(out, "{pad}{blue}-->{reset} {path}:{line_no}:{col}");
             if let Some(text) = lines.get(line_no.saturating_sub(1)) {
                 // Tabs would misalign the caret, so show them as spaces.
@@ -116,14 +127,14 @@ impl Diagnostic {
         match &self.span {
             Some(span) => snippet(span, &self.label, true, &mut out),
             None => {
-                let _ = writeln!(out, " {blue}-->{reset} {path}");
+                let _ = writeln!(out, "{pad}{blue}-->{reset} {path}");
             }
         }
         for (span, label) in &self.notes {
             snippet(span, label, false, &mut out);
         }
         if let Some(h) = &self.hint {
-            let _ = writeln!(out, "  {blue}={reset} {bold}help{reset}: {h}");
+            let _ = writeln!(out, "{pad} {blue}={reset} {bold}help{reset}: {h}");
         }
         out
     }
@@ -164,5 +175,27 @@ mod tests {
         let r = d.render("stack.yaml", src, false);
         assert!(r.contains("--> stack.yaml:4:11"), "{r}");
         assert!(r.contains("  |           ^^^^^^^^^^^^^^^^^^ not a known type"), "{r}");
+    }
+    #[test]
+    fn multi_snippet_gutters_are_aligned() {
+        let src: String = (1..=12).map(|i| format!("line{i}: ${{x.name}}\n")).collect();
+        let d = Diagnostic::new("dependency cycle")
+            .at(Span::new(9, 8, 9, 17), "first")
+            .with_note(Span::new(10, 8, 10, 17), "second")
+            .with_hint("break the cycle");
+        let r = d.render("stack.yaml", &src, false);
+        let expected = "\
+error: dependency cycle
+  --> stack.yaml:9:8
+   |
+ 9 | line9: ${x.name}
+   |        ^^^^^^^^^ first
+  --> stack.yaml:10:8
+   |
+10 | line10: ${x.name}
+   |        --------- second
+   = help: break the cycle
+";
+        assert_eq!(r, expected);
     }
 }

@@ -7,13 +7,19 @@
 
 use crate::diag::{Diagnostic, Span};
 use saphyr_parser::{Event, Parser, ScalarStyle};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Files larger than this are refused before parsing.
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
 /// Deeper nesting than this is refused, which also bounds every later
-/// recursive walk over the tree.
+/// recursive walk over the tree. Nesting brought in by an alias counts
+/// where the alias stands.
 pub const MAX_DEPTH: usize = 64;
+/// The most nodes that aliases may copy into one document, anchored nodes
+/// kept for later aliases included. A stack needs a few hundred; the limit
+/// stops a "billion laughs" file, whose aliases of aliases would otherwise
+/// expand a few hundred bytes into billions of nodes.
+pub const MAX_ALIAS_NODES: usize = 100_000;
 
 /// A YAML value with its position.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,9 +131,68 @@ fn span_of(s: &saphyr_parser::Span) -> Span {
     Span::new(s.start.line(), s.start.col() + 1, s.end.line(), s.end.col() + 1)
 }
 
+/// The size of a finished node, known without walking it: how many levels
+/// of lists and mappings it nests, and how many nodes (keys included) it
+/// holds.
+#[derive(Clone, Copy)]
+struct Size {
+    height: usize,
+    count: usize,
+}
+
+impl Size {
+    const SCALAR: Size = Size { height: 0, count: 1 };
+}
+
+/// A node that an alias may copy, with its size measured when it was built.
+struct Anchored {
+    node: Node,
+    size: Size,
+}
+
 enum Frame {
-    Seq { items: Vec<Node>, span: Span, anchor: usize },
-    Map { entries: Vec<(Key, Node)>, pending_key: Option<Key>, span: Span, anchor: usize, seen: HashMap<String, Span> },
+    Seq {
+        items: Vec<Node>,
+        span: Span,
+        anchor: usize,
+        children: Size,
+    },
+    Map {
+        entries: Vec<(Key, Node)>,
+        pending_key: Option<Key>,
+        span: Span,
+        anchor: usize,
+        seen: HashMap<String, Span>,
+        children: Size,
+    },
+}
+
+impl Frame {
+    /// The tallest child and the total count of the children so far.
+    fn children(&mut self) -> &mut Size {
+        match self {
+            Frame::Seq { children, .. } | Frame::Map { children, .. } => children,
+        }
+    }
+}
+
+/// The anchors that some alias refers to. Only these are copied when their
+/// node is finished, so an anchor nobody uses costs nothing. A syntax error
+/// ends the scan quietly; the real parse reports it.
+fn aliased_anchors(text: &str) -> HashSet<usize> {
+    Parser::new_from_str(text)
+        .map_while(Result::ok)
+        .filter_map(|(event, _)| match event {
+            Event::Alias(id) => Some(id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn too_many_alias_nodes(span: Span, label: &str) -> Diagnostic {
+    Diagnostic::new(format!("the YAML aliases in this file expand to more than {MAX_ALIAS_NODES} nodes"))
+        .at(span, label)
+        .with_hint("aliases of aliases multiply; write the repeated values out, or alias smaller pieces")
 }
 
 /// Checks that `bytes` are UTF-8 and of a sane size, and parses them into
@@ -160,7 +225,13 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Node, Diagnostic> {
 pub fn parse_str(text: &str) -> Result<Node, Diagnostic> {
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let used_anchors = aliased_anchors(text);
+    let mut anchors: HashMap<usize, Anchored> = HashMap::new();
+    // Nodes copied so far by aliases and by keeping anchored nodes for them.
+    let mut copied: usize = 0;
+    // The last alias seen, to blame when copying an anchored value made of
+    // aliases runs over the budget.
+    let mut last_alias: Option<Span> = None;
     let mut root: Option<Node> = None;
     let mut documents = 0;
 
@@ -197,8 +268,9 @@ pub fn parse_str(text: &str) -> Result<Node, Diagnostic> {
                         .at(sp, "too deep")
                         .with_hint("flatten the structure"));
                 }
+                let children = Size { height: 0, count: 0 };
                 if matches!(event, Event::SequenceStart(..)) {
-                    stack.push(Frame::Seq { items: Vec::new(), span: sp, anchor });
+                    stack.push(Frame::Seq { items: Vec::new(), span: sp, anchor, children });
                 } else {
                     stack.push(Frame::Map {
                         entries: Vec::new(),
@@ -206,36 +278,75 @@ pub fn parse_str(text: &str) -> Result<Node, Diagnostic> {
                         span: sp,
                         anchor,
                         seen: HashMap::new(),
+                        children,
                     });
                 }
                 continue;
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let Some(frame) = stack.pop() else { continue };
-                let (kind, start, anchor) = match frame {
-                    Frame::Seq { items, span, anchor } => (Kind::Seq(items), span, anchor),
-                    Frame::Map { entries, span, anchor, .. } => (Kind::Map(entries), span, anchor),
+                let (kind, start, anchor, children) = match frame {
+                    Frame::Seq { items, span, anchor, children } => (Kind::Seq(items), span, anchor, children),
+                    Frame::Map { entries, span, anchor, children, .. } => (Kind::Map(entries), span, anchor, children),
                 };
                 let node = Node { kind, span: Span::new(start.line, start.col, sp.end_line, sp.end_col) };
-                if anchor > 0 {
-                    anchors.insert(anchor, node.clone());
+                let size = Size { height: children.height + 1, count: children.count.saturating_add(1) };
+                if used_anchors.contains(&anchor) {
+                    // Keeping a copy costs as much as an alias expanding it,
+                    // and nested anchors would otherwise copy the same
+                    // nodes once per level.
+                    copied = copied.saturating_add(size.count);
+                    if copied > MAX_ALIAS_NODES {
+                        let inner = last_alias.filter(|a| (a.line, a.col) >= (node.span.line, node.span.col));
+                        return Err(match inner {
+                            Some(alias) => too_many_alias_nodes(alias, "the aliases up to here expand too far"),
+                            None => too_many_alias_nodes(node.span, "this anchored value is copied for its aliases"),
+                        });
+                    }
+                    anchors.insert(anchor, Anchored { node: node.clone(), size });
                 }
-                node
+                (node, size)
             }
-            Event::Alias(id) => match anchors.get(&id) {
-                Some(n) => Node { kind: n.kind.clone(), span: sp },
-                None => return Err(Diagnostic::new("unknown YAML alias").at(sp, "no anchor with this name")),
-            },
+            Event::Alias(id) => {
+                let Some(anchored) = anchors.get(&id) else {
+                    return Err(Diagnostic::new("unknown YAML alias").at(sp, "no anchor with this name"));
+                };
+                // Both checks use the size measured when the anchor was
+                // built, so a refused alias is never walked or copied.
+                if stack.len() + anchored.size.height > MAX_DEPTH {
+                    return Err(Diagnostic::new(format!(
+                        "this YAML alias makes the stack nest deeper than {MAX_DEPTH} levels"
+                    ))
+                    .at(sp, "expands too deep here")
+                    .with_hint("alias a smaller piece, or flatten the anchored value"));
+                }
+                last_alias = Some(sp);
+                copied = copied.saturating_add(anchored.size.count);
+                if copied > MAX_ALIAS_NODES {
+                    return Err(too_many_alias_nodes(sp, "the budget runs out at this alias"));
+                }
+                (Node { kind: anchored.node.kind.clone(), span: sp }, anchored.size)
+            }
             Event::Scalar(value, style, anchor, _tag) => {
                 let kind =
                     if style == ScalarStyle::Plain { resolve_plain(&value) } else { Kind::Str(value.into_owned()) };
                 let node = Node { kind, span: sp };
-                if anchor > 0 {
-                    anchors.insert(anchor, node.clone());
+                if used_anchors.contains(&anchor) {
+                    copied = copied.saturating_add(1);
+                    if copied > MAX_ALIAS_NODES {
+                        return Err(too_many_alias_nodes(sp, "this anchored value is copied for its aliases"));
+                    }
+                    anchors.insert(anchor, Anchored { node: node.clone(), size: Size::SCALAR });
                 }
-                node
+                (node, Size::SCALAR)
             }
         };
+        let (node, size) = node;
+        if let Some(parent) = stack.last_mut() {
+            let children = parent.children();
+            children.height = children.height.max(size.height);
+            children.count = children.count.saturating_add(size.count);
+        }
         // Attach the finished node to its parent.
         match stack.last_mut() {
             None => root = Some(node),
@@ -326,5 +437,82 @@ mod tests {
         assert!(parse_bytes(b"").unwrap_err().message.contains("empty"));
         let e = parse_bytes(b"name: a\nx: \xff\n").unwrap_err();
         assert_eq!(e.span.map(|s| (s.line, s.col)), Some((2, 4)));
+    }
+    /// Nine levels of nine aliases each: about 387 million nodes if expanded.
+    fn billion_laughs() -> String {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        for (prev, name) in
+            ["a", "b", "c", "d", "e", "f", "g", "h"].iter().zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+        {
+            let refs = vec![format!("*{prev}"); 9].join(", ");
+            text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn yaml_alias_bomb_is_refused_quickly() {
+        let text = billion_laughs();
+        assert!(text.len() < 600, "{}", text.len());
+        let e = parse_str(&text).unwrap_err();
+        assert!(e.message.contains("alias"), "{}", e.message);
+        // The diagnostic points at one of the aliases that went over budget.
+        let span = e.span.unwrap();
+        let line = text.lines().nth(span.line - 1).unwrap();
+        assert!(line[span.col - 1..].starts_with('*'), "{line} at {span:?}");
+    }
+
+    #[test]
+    fn yaml_anchor_chain_is_refused_without_overflowing_the_stack() {
+        let mut text = String::from("a1: &a1 [x]\n");
+        for i in 2..=5000 {
+            text.push_str(&format!("a{i}: &a{i} [*a{}]\n", i - 1));
+        }
+        let e = parse_str(&text).unwrap_err();
+        assert!(e.message.contains("alias") && e.message.contains("deeper"), "{}", e.message);
+        let span = e.span.unwrap();
+        let line = text.lines().nth(span.line - 1).unwrap();
+        assert!(line[span.col - 1..].starts_with("*a"), "{line} at {span:?}");
+    }
+
+    #[test]
+    fn an_alias_that_fits_the_depth_limit_exactly_is_kept() {
+        // The anchored list nests 62 levels; under the root mapping and the
+        // list around the alias that makes 64, the limit.
+        let inner = format!("{}x{}", "[".repeat(62), "]".repeat(62));
+        let n = parse_str(&format!("a: &a {inner}\nb: [*a]\n")).unwrap();
+        assert_eq!(n.as_map().unwrap()[1].1.to_json(), serde_json::json!([n.as_map().unwrap()[0].1.to_json()]));
+        let e = parse_str(&format!("a: &a {inner}\nb: [[*a]]\n")).unwrap_err();
+        assert!(e.message.contains("alias"), "{}", e.message);
+    }
+
+    #[test]
+    fn small_aliases_still_expand_many_times() {
+        let mut text = String::from("tags: &t {team: data, env: prod}\nresources:\n");
+        for i in 0..200 {
+            text.push_str(&format!("  s{i}: {{tags: *t}}\n"));
+        }
+        let n = parse_str(&text).unwrap();
+        let resources = n.as_map().unwrap()[1].1.as_map().unwrap();
+        assert_eq!(resources.len(), 200);
+        assert_eq!(resources[199].1.as_map().unwrap()[0].1.kind, n.as_map().unwrap()[0].1.kind);
+    }
+    #[test]
+    fn nested_anchors_count_their_copies_against_the_alias_budget() {
+        // Each of the 40 anchored levels keeps its own copy of the 5000
+        // scalars at the bottom: 200000 copied nodes from a 25 KB file.
+        let bottom = vec!["x"; 5000].join(", ");
+        let mut text = String::from("a: ");
+        for i in 0..40 {
+            text.push_str(&format!("&l{i} ["));
+        }
+        text.push_str(&bottom);
+        text.push_str(&"]".repeat(40));
+        let refs: Vec<String> = (0..40).map(|i| format!("*l{i}")).collect();
+        text.push_str(&format!("\nb: [{}]\n", refs.join(", ")));
+        let e = parse_str(&text).unwrap_err();
+        assert!(e.message.contains("aliases"), "{}", e.message);
+        // The copies alone run over, before the first alias is reached.
+        assert_eq!(e.span.map(|s| s.line), Some(1));
     }
 }

@@ -110,6 +110,30 @@ pub const DEFAULT_RATES: &[(&str, f64)] = &[
 /// where the account quotas do not apply.
 pub const LOCAL_RATE_FACTOR: f64 = 50.0;
 
+/// The smallest rate `--api-rate` accepts besides 0, in calls per second:
+/// one call every 1000 seconds. Anything slower is surely a typo, and far
+/// smaller rates ask for waits longer than a `Duration` can hold.
+pub const MIN_RATE: f64 = 1e-3;
+
+/// Checks a rate given for `operation`: 0 (no limit) or a finite number of
+/// calls per second no smaller than [`MIN_RATE`]. The error says why not.
+pub fn check_rate(operation: &str, rate: f64) -> Result<(), String> {
+    if !rate.is_finite() || rate < 0.0 {
+        return Err(format!("the rate of {operation} must be a number of calls per second, 0 or more; got {rate}"));
+    }
+    if rate > 0.0 && rate < MIN_RATE {
+        return Err(format!(
+            "the rate of {operation} is {rate} calls per second; the smallest is {MIN_RATE}, and 0 lifts the limit"
+        ));
+    }
+    Ok(())
+}
+
+/// The longest single sleep of a bucket. A slower rate just sleeps again,
+/// so this only keeps the wait far inside what a `Duration` and the timer
+/// can hold.
+const MAX_WAIT: Duration = Duration::from_secs(3600);
+
 #[derive(Debug)]
 struct Bucket {
     rate: f64,
@@ -152,7 +176,10 @@ impl RateLimiter {
                     b.tokens -= 1.0;
                     return;
                 }
-                Duration::from_secs_f64((1.0 - b.tokens) / b.rate)
+                // A tiny rate gives a wait too large for a Duration; the
+                // conversion is checked and the wait capped rather than
+                // allowed to panic.
+                Duration::try_from_secs_f64((1.0 - b.tokens) / b.rate).map_or(MAX_WAIT, |w| w.min(MAX_WAIT))
             };
             tokio::time::sleep(wait).await;
         }
@@ -363,6 +390,27 @@ mod tests {
         let other = tokio::time::Instant::now();
         limiter.acquire("x:Unlimited").await;
         assert_eq!(other.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tiny_api_rate_waits_instead_of_panicking() {
+        // 1e-20 calls per second asks for a wait of 1e20 seconds, more than
+        // a Duration holds.
+        let limiter = RateLimiter::new(&BTreeMap::from([("kinesis:DescribeStreamSummary".to_string(), 1e-20)]), 1.0);
+        limiter.acquire("kinesis:DescribeStreamSummary").await;
+        let second = tokio::time::timeout(Duration::from_secs(60), limiter.acquire("kinesis:DescribeStreamSummary"));
+        assert!(second.await.is_err(), "the second call must wait, not go out");
+    }
+
+    #[test]
+    fn a_tiny_or_non_finite_api_rate_is_refused_by_check_rate() {
+        for bad in [1e-20, f64::MIN_POSITIVE, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let e = check_rate("kinesis:DescribeStreamSummary", bad).unwrap_err();
+            assert!(e.contains("kinesis:DescribeStreamSummary"), "{bad}: {e}");
+        }
+        for good in [0.0, MIN_RATE, 0.5, 20.0, 1e6] {
+            assert_eq!(check_rate("kinesis:DescribeStreamSummary", good), Ok(()), "{good}");
+        }
     }
 
     #[test]

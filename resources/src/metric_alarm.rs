@@ -341,12 +341,14 @@ impl Provider for MetricAlarmProvider {
             // CloudWatch looks back at most one day, or seven days for
             // periods of an hour or more.
             let limit = if p >= 3600 { 7 * 86_400 } else { 86_400 };
-            if e.saturating_mul(p) > limit {
+            // The product of two i64 always fits an i128, so the message
+            // shows the true figure however large the inputs are.
+            let lookback = i128::from(e) * i128::from(p);
+            if lookback > limit {
                 out.push(Violation::new(
                     key_path("evaluationPeriods"),
                     format!(
-                        "evaluationPeriods × period is {} seconds, more than CloudWatch evaluates ({limit})",
-                        e * p
+                        "evaluationPeriods × period is {lookback} seconds, more than CloudWatch evaluates ({limit})"
                     ),
                     Some("use fewer evaluation periods or a shorter period".into()),
                 ));
@@ -531,5 +533,36 @@ impl Provider for MetricAlarmProvider {
         self.aws.limit("cloudwatch:DeleteAlarms").await;
         client.delete_alarms().alarm_names(id).send().await.map_err(|e| api("DeleteAlarms", e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::AwsSettings;
+
+    fn alarm(evaluation_periods: i64, period: i64) -> Props {
+        Props::from([
+            ("name".into(), json!("a")),
+            ("comparisonOperator".into(), json!("GreaterThanThreshold")),
+            ("evaluationPeriods".into(), json!(evaluation_periods)),
+            ("metricName".into(), json!("IncomingRecords")),
+            ("namespace".into(), json!("AWS/Kinesis")),
+            ("period".into(), json!(period)),
+            ("statistic".into(), json!("Sum")),
+            ("threshold".into(), json!(1)),
+        ])
+    }
+
+    #[test]
+    fn huge_evaluation_periods_report_the_true_lookback_not_a_negative_one() {
+        // Building the provider touches no network.
+        let provider = MetricAlarmProvider::new(Aws::new(AwsSettings::default()));
+        let violations = provider.check(&alarm(i64::MAX, 60));
+        let v = violations.iter().find(|v| v.message.contains("evaluationPeriods × period")).unwrap();
+        assert!(v.message.contains("553402322211286548420 seconds"), "{}", v.message);
+        assert!(!v.message.contains('-'), "{}", v.message);
+        let fine = provider.check(&alarm(5, 60));
+        assert!(fine.is_empty(), "{:?}", fine.iter().map(|v| &v.message).collect::<Vec<_>>());
     }
 }

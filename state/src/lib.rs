@@ -14,7 +14,7 @@ mod lock;
 mod model;
 mod store;
 
-pub use lock::{LockInfo, StateLock};
+pub use lock::{LockInfo, LockStatus, StateLock};
 pub use model::{PendingKind, PendingOperation, ReplacedResource, ResourceState, STATE_VERSION, StateFile};
 pub use store::{backup_path, load, load_or_new, save, verify};
 
@@ -99,6 +99,16 @@ pub enum StateError {
         holder: LockInfo,
         /// Whether the holder's process is gone on this host.
         stale: bool,
+    },
+    /// A lock file exists but says nothing usable about its holder.
+    #[error(
+        "state {path} is locked, but the lock file cannot be read ({reason}); if no rinfra is running on this state, run `rinfra unlock --force` to remove it"
+    )]
+    LockUnreadable {
+        /// The lock file.
+        path: PathBuf,
+        /// Why it could not be parsed.
+        reason: String,
     },
 }
 
