@@ -45,7 +45,7 @@ pub fn aws_settings(g: &Global) -> Result<AwsSettings, CliError> {
             return Err(bad("must be SERVICE:Operation=CALLS_PER_SECOND".into()));
         }
         let rate: f64 = v.parse().map_err(|_| bad("the rate must be a number of calls per second".into()))?;
-        check_rate(rate).map_err(bad)?;
+        rinfra_resources::aws::check_rate(&k, rate).map_err(bad)?;
         rates.insert(k, rate);
     }
     Ok(AwsSettings {
@@ -54,22 +54,6 @@ pub fn aws_settings(g: &Global) -> Result<AwsSettings, CliError> {
         endpoint_url: g.endpoint_url.clone(),
         profile: g.profile.clone(),
     })
-}
-
-/// The slowest rate a client-side limit may have: one call in 1000 s.
-/// Slower ones are typing mistakes, and would wait past any timeout.
-const MIN_RATE: f64 = 0.001;
-
-/// Checks a calls-per-second rate: a finite number, 0 (no limit), or at
-/// least [`MIN_RATE`].
-fn check_rate(rate: f64) -> Result<(), String> {
-    if !rate.is_finite() || rate < 0.0 {
-        return Err("the rate must be a finite number of calls per second, 0 or more".into());
-    }
-    if rate != 0.0 && rate < MIN_RATE {
-        return Err(format!("the rate must be 0 (no limit) or at least {MIN_RATE} calls per second"));
-    }
-    Ok(())
 }
 
 /// Checks the stack and flags; nothing touches the cloud.

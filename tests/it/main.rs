@@ -8,6 +8,7 @@
 mod cli;
 mod drift;
 mod e2e;
+mod regressions;
 mod reliability;
 mod stack_errors;
 mod support;

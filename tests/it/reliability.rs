@@ -177,7 +177,25 @@ async fn sigkill_at_random_moments_never_orphans_a_resource() {
         if env.dir.path().join(".rinfra/pairs.json").exists() {
             env.rinfra(&["state", "verify"]).expect_code(0);
         }
-        let up = env.rinfra(&["up", "--yes"]);
+        let mut up = env.rinfra(&["up", "--yes"]);
+        // A kill between CreateStream and the ownership tags (LocalStack
+        // drops CreateStream's tags) leaves a stream rinfra cannot prove it
+        // made: it says which import to run, and a user runs it.
+        let imports: Vec<Vec<String>> = up
+            .stderr
+            .lines()
+            .filter_map(|l| l.split("run `rinfra import ").nth(1)?.split('`').next())
+            .map(|cmd| cmd.split_whitespace().map(str::to_string).collect())
+            .collect();
+        if up.code != 0 && !imports.is_empty() {
+            *outcomes.entry("adopted by the import rinfra named").or_insert(0) += 1;
+            for args in &imports {
+                let mut full = vec!["import"];
+                full.extend(args.iter().map(String::as_str));
+                env.rinfra(&full).expect_code(0);
+            }
+            up = env.rinfra(&["up", "--yes"]);
+        }
         assert_eq!(up.code, 0, "trial {trial} ({command} killed after {delay:?}):\n{}\n{}", up.stdout, up.stderr);
         assert_converged(&env, &cloud, 2).await;
     }
@@ -287,5 +305,8 @@ async fn credentials_never_reach_output_state_or_logs() {
         }
     }
     assert!(seen.contains("pairs"), "the runs produced output");
+    // RUST_LOG=trace must really log (every API call), or this test proves
+    // nothing about logs.
+    assert!(seen.contains("TRACE") && seen.contains("DescribeStreamSummary"), "trace logging produced nothing");
     assert!(!seen.contains(SECRET) && !seen.contains(TOKEN), "a credential leaked");
 }

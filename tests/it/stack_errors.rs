@@ -33,8 +33,13 @@ fn every_bad_stack_gets_a_located_diagnostic_and_no_api_call() {
     // Every bad stack is named `bad`; a state for it must stay untouched.
     let state_dir = tempfile::tempdir().unwrap();
     let state_path = state_dir.path().join("bad.json");
-    let seed = r#"{"version":1,"stack":"bad","serial":0,"lineage":"l","resources":{},"outputs":{},"checksum":""}"#;
-    std::fs::write(&state_path, seed).unwrap();
+    // A real state, checksum and all, so "untouched" is checked against a
+    // file rinfra would have accepted and could have rewritten.
+    let mut st = rinfra_state::StateFile::new("bad");
+    rinfra_state::save(&state_path, &mut st).unwrap();
+    std::fs::remove_file(rinfra_state::backup_path(&state_path)).ok();
+    let seed = std::fs::read_to_string(&state_path).unwrap();
+    assert!(rinfra_state::load(&state_path, "bad").unwrap().is_some(), "the seed state is valid");
     let state_arg = state_path.display().to_string();
     let mut names: Vec<String> = std::fs::read_dir(root.join("tests/bad_stacks"))
         .unwrap()

@@ -104,8 +104,15 @@ impl Run {
         self
     }
 
-    /// The number of API calls of `operation` that `--stats` reported.
+    /// The number of API calls of `operation` that `--stats` reported;
+    /// panics when the run printed no statistics, so "0 calls" can never
+    /// hold for want of a stats line.
     pub fn calls(&self, operation: &str) -> u64 {
+        assert!(
+            self.stderr.lines().any(|l| l.trim().starts_with("API calls: ")),
+            "no --stats output to count {operation} in\n--- stderr\n{}",
+            self.stderr
+        );
         self.stderr
             .lines()
             .find_map(|l| {
@@ -225,7 +232,10 @@ impl Cloud {
     pub async fn stream(&self, name: &str) -> Option<aws_sdk_kinesis::types::StreamDescriptionSummary> {
         match self.kinesis.describe_stream_summary().stream_name(name).send().await {
             Ok(o) => o.stream_description_summary().cloned(),
-            Err(_) => None,
+            // Only "no such stream" means gone; any other error is a broken
+            // test setup, not evidence.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => None,
+            Err(e) => panic!("describe stream {name}: {e:?}"),
         }
     }
 
