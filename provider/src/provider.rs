@@ -90,6 +90,25 @@ impl ReadRequest {
     pub fn new(id: impl Into<String>, managed: BTreeSet<String>) -> Self {
         ReadRequest { id: id.into(), managed, ownership: false }
     }
+
+    /// Whether this read needs the resource's tags: the stack manages them,
+    /// or the ownership tags are asked for.
+    pub fn needs_tags(&self) -> bool {
+        self.ownership || self.managed.contains("tags")
+    }
+
+    /// Sorts the tags read for this request: the user's go into `inputs`
+    /// as `tags` when the stack manages them (rinfra's own never do, so
+    /// they never show as a diff), and the ownership they record is
+    /// returned when it was asked for.
+    pub fn take_tags(&self, mut tags: BTreeMap<String, String>, inputs: &mut Props) -> Option<Ownership> {
+        let owner = if self.ownership { Ownership::from_tags(&tags) } else { None };
+        tags.retain(|k, _| !Ownership::is_own_tag(k));
+        if self.managed.contains("tags") {
+            inputs.insert("tags".into(), serde_json::json!(tags));
+        }
+        owner
+    }
 }
 
 /// Which stack and resource made a cloud resource, as rinfra records it in
@@ -230,4 +249,24 @@ pub trait Provider: Send + Sync {
     /// Deletes the resource and waits until it is gone, so that a resource
     /// with the same name can be created right after.
     async fn delete(&self, id: &str, props: &Props, progress: &dyn Progress) -> ProviderResult<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ownership_tags_are_returned_when_asked_and_never_become_inputs() {
+        let tags: BTreeMap<String, String> =
+            Ownership::new("demo", "stream").tags().into_iter().chain([("team".into(), "a".into())]).collect();
+        let mut req = ReadRequest::new("s1", BTreeSet::from(["tags".to_string()]));
+        let mut inputs = Props::new();
+        assert_eq!(req.take_tags(tags.clone(), &mut inputs), None, "ownership only when asked for");
+        assert_eq!(inputs["tags"], serde_json::json!({"team": "a"}));
+        req.ownership = true;
+        req.managed.clear();
+        let mut inputs = Props::new();
+        assert_eq!(req.take_tags(tags, &mut inputs), Some(Ownership::new("demo", "stream")));
+        assert!(inputs.is_empty(), "tags the stack does not manage are not read into inputs");
+    }
 }

@@ -220,18 +220,7 @@ impl KinesisStream {
             }
         }
         inputs.insert("encryptionType".into(), json!(enc));
-        let mut owner = None;
-        if req.managed.contains("tags") || req.ownership {
-            let mut tags = self.read_tags(&req.id).await?;
-            if req.ownership {
-                owner = Ownership::from_tags(&tags);
-            }
-            // rinfra's ownership tags are its own business: never a diff.
-            tags.retain(|k, _| !Ownership::is_own_tag(k));
-            if req.managed.contains("tags") {
-                inputs.insert("tags".into(), json!(tags));
-            }
-        }
+        let owner = if req.needs_tags() { req.take_tags(self.read_tags(&req.id).await?, &mut inputs) } else { None };
         let outputs = Props::from([("name".into(), json!(s.stream_name())), ("arn".into(), json!(s.stream_arn()))]);
         Ok(Some(Observed { inputs, outputs, owner }))
     }

@@ -427,7 +427,7 @@ impl Provider for MetricAlarmProvider {
         let one = |r: &ReadRequest| {
             let failure = failure.clone();
             let alarm = found.get(&r.id).cloned();
-            let (id, wants_tags, ownership) = (r.id.clone(), r.managed.contains("tags"), r.ownership);
+            let r = r.clone();
             async move {
                 if let Some(f) = failure {
                     return Err(ProviderError::api("cloudwatch:DescribeAlarms", f));
@@ -435,19 +435,8 @@ impl Provider for MetricAlarmProvider {
                 let Some(a) = alarm else { return Ok(None) };
                 let mut inputs = observed_inputs(&a);
                 let arn = a.alarm_arn().unwrap_or_default().to_string();
-                let mut owner = None;
-                if wants_tags || ownership {
-                    let mut tags = self.read_tags(&arn).await?;
-                    if ownership {
-                        owner = Ownership::from_tags(&tags);
-                    }
-                    // rinfra's ownership tags are its own business: never a diff.
-                    tags.retain(|k, _| !Ownership::is_own_tag(k));
-                    if wants_tags {
-                        inputs.insert("tags".into(), json!(tags));
-                    }
-                }
-                let outputs = Props::from([("name".into(), json!(id)), ("arn".into(), json!(arn))]);
+                let owner = if r.needs_tags() { r.take_tags(self.read_tags(&arn).await?, &mut inputs) } else { None };
+                let outputs = Props::from([("name".into(), json!(r.id)), ("arn".into(), json!(arn))]);
                 Ok(Some(Observed { inputs, outputs, owner }))
             }
         };
