@@ -313,7 +313,7 @@ pub fn report(
     color_err: bool,
     events: Option<&JsonLines>,
     report: &Report,
-    verb: &str,
+    title: &str,
     took: Duration,
     outputs: &Shown<BTreeMap<String, Value>>,
 ) {
@@ -346,7 +346,7 @@ pub fn report(
     }
     if report.ok() {
         println!(
-            "\n{verb} complete! Resources: {created} created, {updated} updated, {replaced} replaced, {deleted} deleted. ({})",
+            "\n{title} complete! Resources: {created} created, {updated} updated, {replaced} replaced, {deleted} deleted. ({})",
             secs(took)
         );
         if !outputs.get().is_empty() {
@@ -356,7 +356,7 @@ pub fn report(
         return;
     }
     for f in &report.failures {
-        error(color_err, &format!("{} of `{}` failed: {}", verb_of(f.op).0.to_lowercase(), f.name, f.error));
+        error(color_err, &format!("{} of `{}` failed: {}", verb(f.op).0.to_lowercase(), f.name, f.error));
     }
     if report.interrupted {
         error(color_err, "interrupted before every operation started; run the command again to finish");
@@ -366,12 +366,8 @@ pub fn report(
     }
     error(
         color_err,
-        &format!("{verb} failed after {} operation(s) succeeded; the state records what exists", report.done.len()),
+        &format!("{title} failed after {} operation(s) succeeded; the state records what exists", report.done.len()),
     );
-}
-
-fn verb_of(op: Op) -> (&'static str, &'static str) {
-    verb(op)
 }
 
 /// Prints time per phase and API calls per operation on stderr.

@@ -114,15 +114,22 @@ impl Session {
         Ok(r?)
     }
 
+    /// Settles the operations an interrupted run left pending, by reading
+    /// the cloud, and saves the result when `persist`.
+    pub async fn reconcile(&self, state: &mut StateFile, persist: bool) -> Result<Vec<Recovered>, Error> {
+        if state.pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let recovered = ops::reconcile_pending(state, Some(&self.stack), &self.registry).await?;
+        if persist {
+            self.save(state)?;
+        }
+        Ok(recovered)
+    }
+
     /// Reconciles, imports, refreshes and plans, as `req` says.
     pub async fn prepare(&mut self, state: &mut StateFile, req: &PlanRequest) -> Result<Prepared, Error> {
-        let mut recovered = Vec::new();
-        if !state.pending.is_empty() {
-            recovered = ops::reconcile_pending(state, Some(&self.stack), &self.registry).await?;
-            if req.persist {
-                self.save(state)?;
-            }
-        }
+        let recovered = self.reconcile(state, req.persist).await?;
         let mut imported = Vec::new();
         if matches!(req.mode, PlanMode::Normal | PlanMode::Remediate) {
             for name in ops::import_declared(state, &self.stack, &self.registry).await? {
@@ -166,16 +173,16 @@ impl Session {
         let report = apply::apply(plan, stack, state, &store, &self.registry, &opts, observer).await;
         self.phases.push(("apply", t.elapsed()));
         let report = report?;
-        // Options such as `protect` change nothing in the cloud, but the
-        // state must follow them.
-        if report.ok() && mode != PlanMode::Destroy && plan::sync_metadata(&self.stack, state) {
-            self.save(state)?;
+        if report.ok() && mode != PlanMode::Destroy {
+            self.sync_metadata(state)?;
         }
         Ok(report)
     }
 
-    /// Writes options the stack changed into the state when no resource
-    /// changes; returns whether it wrote.
+    /// Writes the options and dependencies the stack now declares into the
+    /// state, and saves when anything changed: options such as `protect`
+    /// change nothing in the cloud, but the state must follow them.
+    /// Returns whether it wrote.
     pub fn sync_metadata(&self, state: &mut StateFile) -> Result<bool, Error> {
         if plan::sync_metadata(&self.stack, state) {
             self.save(state)?;

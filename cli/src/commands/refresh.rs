@@ -19,24 +19,14 @@ pub async fn exec(g: &Global, a: RefreshArgs) -> Result<i32, CliError> {
     let mut c = context::open(g)?;
     let _lock = if writes { Some(c.lock("refresh")?) } else { None };
     let mut state = c.s.load_state()?;
-    if !state.pending.is_empty() {
-        for r in ops::reconcile_pending(&mut state, Some(&c.s.stack), &c.s.registry)
-            .await
-            .map_err(rinfra_engine::Error::from)?
-        {
-            output::warn(c.color_err, &format!("recovered from an interrupted run: {r}"));
-        }
-        if writes {
-            c.s.save(&mut state)?;
-        }
+    for r in c.s.reconcile(&mut state, writes).await? {
+        output::warn(c.color_err, &format!("recovered from an interrupted run: {r}"));
     }
     let observed = c.s.refresh(&state).await?;
     let changes: Vec<_> =
         compare(&state, &observed, &c.s.registry).into_iter().filter(|r| r.status != Status::InSync).collect();
     let secrets = c.s.secrets();
     let shown = secrets.value(&serde_json::to_value(&changes).unwrap_or_default());
-    // With --json there is no prompt: --yes was required above.
-    let approved = |question: &str| a.yes || a.json || output::confirm(question);
     let write = writes && !changes.is_empty();
     if a.json {
         if write {
@@ -60,7 +50,7 @@ pub async fn exec(g: &Global, a: RefreshArgs) -> Result<i32, CliError> {
         c.print_stats();
         return Ok(EXIT_OK);
     }
-    if !approved("Do you want to write these changes into the state?") {
+    if !a.yes && !output::confirm("Do you want to write these changes into the state?") {
         output::line("\nRefresh cancelled.");
         return Ok(super::EXIT_ERROR);
     }
