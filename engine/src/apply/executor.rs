@@ -228,20 +228,30 @@ fn waits_of(steps: &[&Step], state: &StateFile) -> Vec<BTreeSet<usize>> {
     waits
 }
 
-/// The steps whose resources depend on step `i`, which the delete half of a
-/// create-before-delete replace waits for.
-fn dependents_of(steps: &[&Step], i: usize, state: &StateFile) -> Vec<usize> {
-    let Some(me) = steps.get(i) else { return Vec::new() };
+/// Which steps the second half of each step waits for: for a
+/// create-before-delete replace, every step whose resource depends on it
+/// (in the stack or in the state), so the old resource is deleted only once
+/// nothing points at it; nothing for any other step.
+fn second_waits_of(steps: &[&Step], state: &StateFile) -> Vec<BTreeSet<usize>> {
     steps
         .iter()
         .enumerate()
-        .filter(|(j, s)| {
-            *j != i
-                && !s.replaced
-                && (s.dependencies.contains(&me.name)
-                    || state.resources.get(&s.name).is_some_and(|r| r.dependencies.contains(&me.name)))
+        .map(|(i, me)| {
+            if me.op != Op::Replace(ReplaceOrder::CreateBeforeDelete) {
+                return BTreeSet::new();
+            }
+            steps
+                .iter()
+                .enumerate()
+                .filter(|(j, s)| {
+                    *j != i
+                        && !s.replaced
+                        && (s.dependencies.contains(&me.name)
+                            || state.resources.get(&s.name).is_some_and(|r| r.dependencies.contains(&me.name)))
+                })
+                .map(|(j, _)| j)
+                .collect()
         })
-        .map(|(j, _)| j)
         .collect()
 }
 
@@ -257,6 +267,7 @@ pub async fn apply(
 ) -> Result<Report, ApplyError> {
     let steps: Vec<&Step> = plan.steps.iter().filter(|s| s.op != Op::Same).collect();
     let waits = waits_of(&steps, state);
+    let second_waits = second_waits_of(&steps, state);
     let mut journal = Journal::new(state, store, stack);
     let mut report = Report::default();
     let n = steps.len();
@@ -283,11 +294,8 @@ pub async fn apply(
             // Second halves first: a create-before-delete's delete waits for
             // every dependent to have moved to the new resource.
             second_halves.retain(|&i| {
-                let cbd = steps.get(i).is_some_and(|s| s.op == Op::Replace(ReplaceOrder::CreateBeforeDelete));
-                let free = !cbd
-                    || dependents_of(&steps, i, journal.state)
-                        .iter()
-                        .all(|j| finished.get(*j).copied().unwrap_or(true));
+                let free =
+                    second_waits.get(i).is_none_or(|w| w.iter().all(|j| finished.get(*j).copied().unwrap_or(true)));
                 if free {
                     ready.push((i, Half::Second));
                 }
