@@ -394,9 +394,9 @@ async fn targets_bring_their_dependencies_and_destroy_targets_their_dependents()
 async fn secrets_are_masked_wherever_they_appear_in_a_plan() {
     let w = World::new();
     let yaml = "name: demo\nconfig:\n  token:\n    type: String\n    default: s3cr3t-v4lue\n    secret: true\nresources:\n  stream:\n    type: test:Stream\n    properties:\n      name: s1\n      note: \"token=${token}\"\noutputs:\n  note: ${token}\n";
-    let mut p = w.plan(yaml).await;
-    render::mask_plan(&mut p, &w.stack(yaml).secrets);
-    let text = render::plan(&p, false);
+    let p = w.plan(yaml).await;
+    let shown = render::Secrets::new(w.stack(yaml).secrets).plan(&p);
+    let text = render::plan(shown.get(), false);
     assert!(!text.contains("s3cr3t-v4lue"), "{text}");
     assert!(text.contains("\"token=[secret]\"") && text.contains("+ note = \"[secret]\""), "{text}");
 }

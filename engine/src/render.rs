@@ -386,7 +386,7 @@ pub fn dot(stack: &crate::stack::Stack, plan: Option<&Plan>) -> String {
 pub const SECRET: &str = "[secret]";
 
 /// Replaces every occurrence of a secret inside `v` with [`SECRET`].
-pub fn mask_value(v: &mut Value, secrets: &[String]) {
+fn mask_value(v: &mut Value, secrets: &[String]) {
     match v {
         Value::String(s) => {
             for secret in secrets {
@@ -403,7 +403,7 @@ pub fn mask_value(v: &mut Value, secrets: &[String]) {
 }
 
 /// Masks the secrets in every value of a plan, before it is shown.
-pub fn mask_plan(p: &mut Plan, secrets: &[String]) {
+fn mask_plan(p: &mut Plan, secrets: &[String]) {
     if secrets.is_empty() {
         return;
     }

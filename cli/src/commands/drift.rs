@@ -26,18 +26,19 @@ pub async fn exec(g: &Global, a: DriftArgs) -> Result<i32, CliError> {
     if every.is_some() {
         crate::signals::graceful(true);
     }
+    let secrets = c.s.secrets();
     let mut runs = 0u64;
     let mut code;
     loop {
         let report = schedule::check_once(&mut c.s).await;
-        let doc = c.s.secrets().value(&serde_json::to_value(&report).unwrap_or_default());
+        let doc = secrets.value(&serde_json::to_value(&report).unwrap_or_default());
         runs = runs.saturating_add(1);
         if let Some(h) = &history {
             if let Err(e) = schedule::append_history(h, doc.get()) {
                 output::warn(c.color_err, &e.to_string());
             }
         }
-        output::drift_report(&c.s.secrets(), &report, &doc, a.json, every.is_some(), c.color_err);
+        output::drift_report(&secrets, &report, &doc, a.json, every.is_some(), c.color_err);
         code = match report.status {
             "in-sync" => EXIT_OK,
             "drifted" => EXIT_CHANGES,
