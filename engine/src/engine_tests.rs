@@ -501,3 +501,22 @@ async fn a_panicked_task_is_reported_with_its_resource_name() {
     assert_eq!(r.failures[0].name, "stream");
     assert!(matches!(r.failures[0].error, apply::StepError::Panicked(_)));
 }
+
+#[tokio::test]
+async fn an_old_half_left_by_an_interrupted_replace_is_deleted_by_the_next_run() {
+    let mut w = World::new();
+    w.up(BASE).await;
+    // What a run stopped between the two halves of a create-before-delete
+    // replace leaves: the new stream in `resources`, the old in `replaced`.
+    let mut old = w.state.resources["stream"].clone();
+    old.id = "s0".into();
+    w.cloud.resources.lock().unwrap().insert("test:Stream/s0".into(), [("name".to_string(), json!("s0"))].into());
+    w.state.replaced.push(rinfra_state::ReplacedResource { name: "stream".into(), resource: old });
+    let (p, r) = w.up(BASE).await;
+    assert!(r.ok(), "{r:?}");
+    let step = p.steps.iter().find(|s| s.replaced).expect("a delete of the old half");
+    assert_eq!((step.op, step.reason.clone()), (Op::Delete, Some(Reason::LeftByReplace)));
+    assert_eq!(w.cloud.writes().last().unwrap(), "delete test:Stream s0");
+    assert!(w.state.replaced.is_empty());
+    assert_eq!(w.state.resources["stream"].id, "s1", "the live resource of the same name is untouched");
+}

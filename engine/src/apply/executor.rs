@@ -473,9 +473,6 @@ struct Task {
     changed: BTreeSet<String>,
     owner: Ownership,
     pending: Option<PendingOperation>,
-    /// Whether the resource deleted is the old half of a replace, held in
-    /// the state's `replaced` list.
-    old_half: bool,
 }
 
 /// The provider call a task makes.
@@ -486,6 +483,9 @@ enum TaskKind {
     Delete,
     /// The delete half of a delete-before-create replace.
     DeleteFirst,
+    /// A delete of the old half of a create-before-delete replace, held in
+    /// the state's `replaced` list.
+    DeleteOldHalf,
     Forget,
 }
 
@@ -502,7 +502,8 @@ fn prepare(
         (Op::Replace(ReplaceOrder::DeleteBeforeCreate(_)), Half::First) => TaskKind::DeleteFirst,
         (Op::Replace(ReplaceOrder::DeleteBeforeCreate(_)), Half::Second) => TaskKind::Create,
         (Op::Replace(ReplaceOrder::CreateBeforeDelete), Half::First) => TaskKind::Create,
-        (Op::Replace(ReplaceOrder::CreateBeforeDelete), Half::Second) => TaskKind::Delete,
+        (Op::Replace(ReplaceOrder::CreateBeforeDelete), Half::Second) => TaskKind::DeleteOldHalf,
+        (Op::Delete, _) if step.replaced => TaskKind::DeleteOldHalf,
         (Op::Delete, _) => TaskKind::Delete,
         (Op::Forget | Op::Same, _) => TaskKind::Forget,
     };
@@ -519,10 +520,10 @@ fn prepare(
         .ok_or_else(|| PlanError::UnknownType { resource: step.name.clone(), type_: type_.clone() })?;
     let recorded = state.resources.get(&step.name);
     let old_half = state.replaced.iter().rev().find(|r| r.name == step.name).map(|r| &r.resource);
-    let (id, current) = match (kind, step.op, half) {
-        // The old resource of a create-before-delete replace is in the
+    let (id, current) = match (kind, half) {
+        // The old resource of a replace made in this run is in the
         // `replaced` list by now.
-        (TaskKind::Delete, Op::Replace(_), Half::Second) => {
+        (TaskKind::DeleteOldHalf, Half::Second) => {
             let old = old_half.ok_or_else(|| PlanError::Eval {
                 resource: step.name.clone(),
                 message: "the replaced resource is not in the state".into(),
@@ -561,12 +562,12 @@ fn prepare(
             changed = diff(provider.as_ref(), &desired, &current, &rec, &ignore).into_iter().map(|c| c.name).collect();
         }
     }
-    let pending_kind = match (kind, step.replaced, step.op) {
-        (TaskKind::Create, _, _) => Some(PendingKind::Create),
-        (TaskKind::Update, _, _) => Some(PendingKind::Update),
-        (TaskKind::Delete, true, _) | (TaskKind::Delete, _, Op::Replace(_)) => Some(PendingKind::DeleteReplaced),
-        (TaskKind::Delete | TaskKind::DeleteFirst, _, _) => Some(PendingKind::Delete),
-        (TaskKind::Forget, _, _) => None,
+    let pending_kind = match kind {
+        TaskKind::Create => Some(PendingKind::Create),
+        TaskKind::Update => Some(PendingKind::Update),
+        TaskKind::Delete | TaskKind::DeleteFirst => Some(PendingKind::Delete),
+        TaskKind::DeleteOldHalf => Some(PendingKind::DeleteReplaced),
+        TaskKind::Forget => None,
     };
     let pending_id = match kind {
         TaskKind::Create => provider.id_from_inputs(&desired).unwrap_or_default(),
@@ -592,7 +593,6 @@ fn prepare(
         current,
         changed,
         owner: Ownership::new(state.stack.clone(), step.name.clone()),
-        old_half: pending_kind == Some(PendingKind::DeleteReplaced),
         pending,
     })
 }
@@ -627,7 +627,11 @@ impl Task {
             }
             TaskKind::Delete => {
                 p.delete(&self.id, &self.current, &progress).await?;
-                if self.old_half { Ok(Outcome::OldHalfDeleted(self.id)) } else { Ok(Outcome::Deleted) }
+                Ok(Outcome::Deleted)
+            }
+            TaskKind::DeleteOldHalf => {
+                p.delete(&self.id, &self.current, &progress).await?;
+                Ok(Outcome::OldHalfDeleted(self.id))
             }
             TaskKind::Forget => Ok(Outcome::Forgotten),
         }
