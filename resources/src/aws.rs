@@ -339,9 +339,10 @@ where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
+    let operation = format!("{service}:{operation}");
     let message = describe_sdk_error(&err);
-    tracing::debug!(operation = %format!("{service}:{operation}"), error = %message, "call failed");
-    crate::ProviderError::Api { operation: format!("{service}:{operation}"), message, source: Some(Box::new(err)) }
+    tracing::debug!(%operation, error = %message, "call failed");
+    crate::ProviderError::Api { operation, message, source: Some(Box::new(err)) }
 }
 
 /// How long to wait for a resource to settle, and how to poll.

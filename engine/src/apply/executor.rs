@@ -132,8 +132,7 @@ impl Report {
         self.failures.is_empty() && !self.interrupted
     }
 
-    /// How many finished steps did one of `ops`, replaces in either order
-    /// counting as one kind.
+    /// How many finished steps did an operation that `matches` accepts.
     pub fn count(&self, matches: impl Fn(Op) -> bool) -> usize {
         self.done.iter().filter(|(_, o, _)| matches(*o)).count()
     }
