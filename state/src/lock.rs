@@ -159,16 +159,6 @@ impl StateLock {
         })
     }
 
-    /// Reads who holds the lock at `lock_path`, if anyone. A lock file that
-    /// cannot be read or parsed gives `None` too; use [`StateLock::status`]
-    /// to tell those apart from no lock at all.
-    pub fn holder(lock_path: &Path) -> Option<LockInfo> {
-        match Self::status(lock_path) {
-            Ok(LockStatus::Held(info)) => Some(info),
-            _ => None,
-        }
-    }
-
     /// Removes the lock for `state_path` whoever holds it, including a lock
     /// file that cannot be parsed. Returns whether there was one.
     pub fn force_unlock(state_path: &Path) -> Result<bool> {
