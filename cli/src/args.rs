@@ -14,10 +14,12 @@ pub struct Cli {
 }
 
 const EXAMPLES: &str = "Examples:
-  rinfra preview -s stacks/datacenter.yaml
-  rinfra up      -s stacks/datacenter.yaml --yes
-  rinfra output  -s stacks/datacenter.yaml --json
-  rinfra destroy -s stacks/datacenter.yaml --yes
+  cd stacks/datacenter                 # a project: Pulumi.yaml
+  rinfra stack init dev                # a stack, selected
+  rinfra config set prefix dev         # writes Pulumi.dev.yaml
+  rinfra up --yes                      # the selected stack
+  rinfra preview -s prod               # another stack
+  rinfra up -s old-program.yaml --yes  # a single-file program
 
 Exit codes: 0 success, 1 error (an invalid stack included),
 2 changes present (only with `preview --detailed-exitcode`).";
@@ -25,10 +27,14 @@ Exit codes: 0 success, 1 error (an invalid stack included),
 /// Options every command takes.
 #[derive(Debug, Args, Clone)]
 pub struct Global {
-    /// The stack file.
-    #[arg(short = 's', long = "stack", env = "RINFRA_STACK", global = true, value_name = "FILE")]
-    pub stack: Option<PathBuf>,
-    /// The state file [default: .rinfra/<stack name>.json].
+    /// The stack: a stack of the project (NAME), or a single-file program
+    /// (a path containing `/` or ending in .yaml) [default: the selected stack].
+    #[arg(short = 's', long = "stack", env = "RINFRA_STACK", global = true, value_name = "NAME|FILE")]
+    pub stack: Option<String>,
+    /// The project directory [default: the nearest directory above with a Pulumi.yaml].
+    #[arg(short = 'C', long = "cwd", env = "RINFRA_CWD", global = true, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// The state file [default: <project>/.rinfra/<stack>.json; .rinfra/<name>.json for a single file].
     #[arg(long, env = "RINFRA_STATE", global = true, value_name = "PATH")]
     pub state: Option<PathBuf>,
     /// The AWS region [default: AWS_REGION, the profile, or us-east-1].
@@ -78,37 +84,35 @@ pub enum ColorChoice {
 pub enum Command {
     /// Show what `up` would change, without changing anything.
     #[command(
-        after_help = "Examples:\n  rinfra preview -s stacks/datacenter.yaml\n  rinfra preview -s stacks/datacenter.yaml --detailed-exitcode   # exit 2 when something would change\n  rinfra preview -s stacks/datacenter.yaml --json | jq .summary\n  rinfra preview -s stacks/datacenter.yaml --target alarm --refresh=false"
+        after_help = "Examples:\n  rinfra preview -s dev\n  rinfra preview -s dev --detailed-exitcode   # exit 2 when something would change\n  rinfra preview -s dev --json | jq .summary\n  rinfra preview -s dev --target alarm --refresh=false"
     )]
     Preview(PreviewArgs),
     /// Create, update and delete resources so the cloud matches the stack.
     #[command(
-        after_help = "Examples:\n  rinfra up -s stacks/datacenter.yaml            # shows the plan, asks, applies\n  rinfra up -s stacks/datacenter.yaml --yes --config prefix=staging\n  rinfra up -s stacks/datacenter.yaml --yes --json   # one JSON event per line"
+        after_help = "Examples:\n  rinfra up -s dev            # shows the plan, asks, applies\n  rinfra up -s dev --yes --config prefix=staging   # this run only\n  rinfra up -s dev --yes --json   # one JSON event per line"
     )]
     Up(UpArgs),
     /// Read what the cloud holds and write it into the state.
-    #[command(
-        after_help = "Examples:\n  rinfra refresh -s stacks/datacenter.yaml --preview-only\n  rinfra refresh -s stacks/datacenter.yaml --yes"
-    )]
+    #[command(after_help = "Examples:\n  rinfra refresh -s dev --preview-only\n  rinfra refresh -s dev --yes")]
     Refresh(RefreshArgs),
     /// Delete every resource of the stack.
     #[command(
-        after_help = "Examples:\n  rinfra destroy -s stacks/datacenter.yaml --yes\n  rinfra destroy -s stacks/datacenter.yaml --yes --target stream   # the stream and its alarm"
+        after_help = "Examples:\n  rinfra destroy -s dev --yes\n  rinfra destroy -s dev --yes --target stream   # the stream and its alarm"
     )]
     Destroy(DestroyArgs),
     /// Report how the cloud differs from the state, once or on a schedule.
     #[command(
-        after_help = "Exit codes: 0 in sync, 2 drift found, 1 error.\n\nExamples:\n  rinfra drift -s stacks/datacenter.yaml\n  rinfra drift -s stacks/datacenter.yaml --json\n  rinfra drift -s stacks/datacenter.yaml --every 15m --on-drift 'notify-team'\n  rinfra drift -s stacks/datacenter.yaml --remediate"
+        after_help = "Exit codes: 0 in sync, 2 drift found, 1 error.\n\nExamples:\n  rinfra drift -s dev\n  rinfra drift -s dev --json\n  rinfra drift -s dev --every 15m --on-drift 'notify-team'\n  rinfra drift --all-stacks --every 15m\n  rinfra drift -s dev --remediate"
     )]
     Drift(DriftArgs),
     /// Adopt an existing cloud resource as a resource of the stack.
     #[command(
-        after_help = "Examples:\n  rinfra import -s stacks/xfusion.yaml stream xfusion-kinesis-stream\n  rinfra import -s stacks/xfusion.yaml alarm  xfusion-kinesis-alarm"
+        after_help = "Examples:\n  rinfra import -s dev stream xfusion-kinesis-stream\n  rinfra import -s dev alarm  xfusion-kinesis-alarm"
     )]
     Import(ImportArgs),
     /// Print the stack's outputs from the state.
     #[command(
-        after_help = "Examples:\n  rinfra output -s stacks/datacenter.yaml\n  rinfra output -s stacks/datacenter.yaml kke_kinesis_stream_name\n  rinfra output -s stacks/datacenter.yaml --json"
+        after_help = "Examples:\n  rinfra output -s dev\n  rinfra output -s dev kke_kinesis_stream_name\n  rinfra output -s dev --json"
     )]
     Output(OutputArgs),
     /// Check a stack file offline; no credentials needed.
@@ -119,8 +123,14 @@ pub enum Command {
     #[command(subcommand)]
     State(StateCommand),
     /// Print the dependency graph as Graphviz DOT.
-    #[command(after_help = "Example:\n  rinfra graph -s stacks/datacenter.yaml --plan | dot -Tpng > graph.png")]
+    #[command(after_help = "Example:\n  rinfra graph -s dev --plan | dot -Tpng > graph.png")]
     Graph(GraphArgs),
+    /// Create, select, list, remove and move stacks.
+    #[command(subcommand)]
+    Stack(StackCommand),
+    /// Read and write the selected stack's config (Pulumi.<stack>.yaml).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print the JSON Schema of stack files, for editors.
     #[command(
         after_help = "Example:\n  rinfra schema > rinfra.schema.json\n  # then, first line of a stack: # yaml-language-server: $schema=./rinfra.schema.json"
@@ -229,6 +239,9 @@ pub struct DriftArgs {
     /// Run this shell command with the JSON report on stdin when drift is found.
     #[arg(long, value_name = "CMD")]
     pub on_drift: Option<String>,
+    /// Check every deployed stack of the project, one report per stack.
+    #[arg(long)]
+    pub all_stacks: bool,
 }
 
 /// Arguments of `import`.
@@ -316,4 +329,137 @@ pub struct StateMvArgs {
     pub old: String,
     /// The name in the stack.
     pub new: String,
+}
+
+/// `stack` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StackCommand {
+    /// Create a stack and select it.
+    #[command(after_help = "Example:\n  rinfra stack init dev")]
+    Init(StackNameArg),
+    /// Select the stack later commands use.
+    Select(StackSelectArgs),
+    /// List the project's stacks.
+    Ls(JsonArgs),
+    /// Remove a stack: its state, lock, history and config file.
+    Rm(StackRmArgs),
+    /// Print the stack's outputs (as `output`).
+    Output(OutputArgs),
+    /// List the stack's updates.
+    History(JsonArgs),
+    /// Print the stack's state as JSON.
+    Export(StackExportArgs),
+    /// Replace the stack's state with a JSON export, checked first.
+    Import(StackImportArgs),
+}
+
+/// A stack name.
+#[derive(Debug, Args)]
+pub struct StackNameArg {
+    /// The stack's name.
+    pub name: String,
+}
+
+/// Arguments of `stack select`.
+#[derive(Debug, Args)]
+pub struct StackSelectArgs {
+    /// The stack's name.
+    pub name: String,
+    /// Create it when it does not exist.
+    #[arg(long)]
+    pub create: bool,
+}
+
+/// Arguments of `stack rm`.
+#[derive(Debug, Args)]
+pub struct StackRmArgs {
+    /// The stack's name [default: the selected stack].
+    pub name: Option<String>,
+    /// Remove it even though its state still has resources (they stay in the cloud).
+    #[arg(long)]
+    pub force: bool,
+    /// Go ahead without asking.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Keep the stack's config file.
+    #[arg(long)]
+    pub preserve_config: bool,
+}
+
+/// Arguments of `stack export`.
+#[derive(Debug, Args)]
+pub struct StackExportArgs {
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+}
+
+/// Arguments of `stack import`.
+#[derive(Debug, Args)]
+pub struct StackImportArgs {
+    /// Read from this file instead of stdin.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Replace a state with a newer serial of the same lineage.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Set a value; `--secret` stores it encrypted.
+    #[command(
+        after_help = "Examples:\n  rinfra config set prefix dev\n  rinfra config set --secret alertToken s3cr3t\n  rinfra config set aws:region eu-west-1"
+    )]
+    Set(ConfigSetArgs),
+    /// Print one value.
+    Get(ConfigGetArgs),
+    /// Remove a value.
+    Rm(ConfigKeyArg),
+    /// List the values.
+    Ls(ConfigLsArgs),
+}
+
+/// Arguments of `config set`.
+#[derive(Debug, Args)]
+pub struct ConfigSetArgs {
+    /// The key: a config entry of the program, or `aws:region`/`aws:profile`.
+    pub key: String,
+    /// The value.
+    pub value: String,
+    /// Store the value encrypted.
+    #[arg(long)]
+    pub secret: bool,
+}
+
+/// Arguments of `config get`.
+#[derive(Debug, Args)]
+pub struct ConfigGetArgs {
+    /// The key.
+    pub key: String,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Show a secret's value.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+/// One config key.
+#[derive(Debug, Args)]
+pub struct ConfigKeyArg {
+    /// The key.
+    pub key: String,
+}
+
+/// Arguments of `config ls`.
+#[derive(Debug, Args)]
+pub struct ConfigLsArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Show secrets' values.
+    #[arg(long)]
+    pub show_secrets: bool,
 }

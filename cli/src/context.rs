@@ -4,6 +4,7 @@
 use crate::args::Global;
 use crate::error::CliError;
 use crate::output::use_color;
+use rinfra_engine::project::{Project, ProjectError, Target};
 use rinfra_engine::session::Session;
 use rinfra_resources::{Aws, AwsSettings};
 use std::collections::BTreeMap;
@@ -56,11 +57,31 @@ pub fn aws_settings(g: &Global) -> Result<AwsSettings, CliError> {
     })
 }
 
+/// What `-s` and `-C` name: a stack of a project, or a single-file program.
+pub fn target(g: &Global) -> Result<Target, CliError> {
+    Ok(rinfra_engine::project::resolve(g.stack.as_deref(), g.cwd.as_deref()).map_err(rinfra_engine::Error::from)?)
+}
+
+/// The project `-C` names or the current directory is in.
+pub fn project(g: &Global) -> Result<Project, CliError> {
+    let here = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let found = match &g.cwd {
+        Some(dir) => Project::at(dir).map(Some),
+        None => Project::find(&here),
+    }
+    .map_err(rinfra_engine::Error::from)?;
+    Ok(found.ok_or_else(|| rinfra_engine::Error::from(ProjectError::NoProject(here)))?)
+}
+
 /// Checks the stack and flags; nothing touches the cloud.
 pub fn open(g: &Global) -> Result<Ctx, CliError> {
-    let path = g.stack.clone().ok_or(CliError::NoStack)?;
+    open_target(g, &target(g)?)
+}
+
+/// Checks `target` and the flags; nothing touches the cloud.
+pub fn open_target(g: &Global, target: &Target) -> Result<Ctx, CliError> {
     let overrides = pairs("--config", &g.config)?;
-    let settings = aws_settings(g)?;
+    let mut settings = aws_settings(g)?;
     let endpoint = g.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
     if let Some(e) = endpoint.filter(|e| e.starts_with("http://") && !rinfra_resources::aws::is_local_endpoint(e)) {
         crate::output::warn(
@@ -70,9 +91,35 @@ pub fn open(g: &Global) -> Result<Ctx, CliError> {
             ),
         );
     }
-    let aws = Aws::new(settings);
-    let registry = rinfra_resources::registry(aws.clone());
-    let mut s = Session::open(&path, &overrides, registry, g.state.clone())?;
+    let mut aws = None;
+    let mut s = Session::open(target, &overrides, g.state.clone(), |providers| {
+        // The stack's `aws:region` and `aws:profile` apply unless a flag
+        // names them; the environment comes after both, as in Pulumi.
+        if settings.region.is_none() {
+            settings.region = providers.get("aws:region").cloned();
+        }
+        if settings.profile.is_none() {
+            settings.profile = providers.get("aws:profile").cloned();
+        }
+        let a = Aws::new(settings);
+        aws = Some(a.clone());
+        rinfra_resources::registry(a)
+    })?;
+    let aws = aws.ok_or_else(|| CliError::Flag {
+        flag: "--stack",
+        value: String::new(),
+        message: "the providers were not built".into(),
+    })?;
+    if let Some((from, to)) = &s.migrated {
+        crate::output::note(&format!(
+            "moved the state of `{}` from {} to {}, the state of stack `{}`; the old file is kept as {}.migrated",
+            s.stack.name,
+            from.display(),
+            to.display(),
+            s.id.stack,
+            from.display()
+        ));
+    }
     s.parallel = g.parallel.max(1);
     s.cancel = crate::signals::STOP.clone();
     Ok(Ctx { s, aws, color: use_color(g.color, true), color_err: use_color(g.color, false), stats: g.stats })
@@ -87,6 +134,18 @@ pub fn needs_terminal(yes: bool, command: &'static str) -> Result<(), CliError> 
 }
 
 impl Ctx {
+    /// Says which config values `--config` overrides for this run only,
+    /// for a stack whose config lives in its file.
+    pub fn announce_overrides(&self) {
+        if let (Some(p), false) = (&self.s.project, self.s.overridden.is_empty()) {
+            crate::output::note(&format!(
+                "--config overrides {} for this run only; {} is unchanged (use `rinfra config set` to keep a value)",
+                self.s.overridden.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+                p.config_path(&self.s.id.stack).display()
+            ));
+        }
+    }
+
     /// Prints statistics when `--stats` was given.
     pub fn print_stats(&self) {
         if self.stats {

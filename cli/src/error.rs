@@ -16,9 +16,25 @@ pub enum CliError {
         /// What is wrong with it.
         message: String,
     },
-    /// No stack file was named.
-    #[error("no stack file given: pass `-s FILE` or set RINFRA_STACK")]
-    NoStack,
+    /// A stack still has resources.
+    #[error(
+        "stack `{stack}` still has {count} resources; run `rinfra destroy -s {stack}` first, or pass --force to forget them (they stay in the cloud)"
+    )]
+    StackNotEmpty {
+        /// The stack.
+        stack: String,
+        /// How many resources its state records.
+        count: usize,
+    },
+    /// `stack import` would lose newer state.
+    #[error("the state was not imported: {reason}; pass --force to replace it anyway")]
+    ImportRefused {
+        /// Why.
+        reason: String,
+    },
+    /// A command that needs a stack of a project got a single file.
+    #[error("{} is a single-file program; config commands need a stack of a project (a Pulumi.yaml and `-s NAME`)", .0.display())]
+    NotAProjectStack(std::path::PathBuf),
     /// Confirmation is needed, and there is no terminal to ask on.
     #[error("`rinfra {0}` needs confirmation, but stdin is not a terminal; pass --yes to go ahead")]
     NeedsTerminal(&'static str),

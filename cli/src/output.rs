@@ -246,7 +246,11 @@ pub fn note(text: &str) {
 /// offending source, anything else as one line with its causes.
 pub fn render_error(color: bool, e: &CliError) {
     use rinfra_engine::ops::LoadError;
-    if let CliError::Engine(rinfra_engine::Error::Load(LoadError::Invalid { path, source_text, diagnostics })) = e {
+    if let CliError::Engine(rinfra_engine::Error::Load(
+        LoadError::Invalid { path, source_text, diagnostics }
+        | LoadError::InvalidConfig { path, source_text, diagnostics },
+    )) = e
+    {
         eprint!("{}", diagnostics.render(&path.display().to_string(), source_text, color));
         return;
     }
@@ -300,6 +304,11 @@ pub fn plan_json(p: &Shown<Plan>) -> Value {
 /// Prints a plan as text.
 pub fn plan(p: &Shown<Plan>, color: bool) {
     print!("{}", render::plan(p.get(), color));
+}
+
+/// Prints text as it is, such as an exported state.
+pub fn raw(text: &str) {
+    print!("{text}");
 }
 
 /// Prints stack outputs as `name = value` lines.

@@ -44,7 +44,12 @@ impl World {
     fn new() -> World {
         let cloud = Arc::new(Cloud::default());
         let registry = memory::registry(cloud.clone());
-        World { cloud, registry, dir: tempfile::tempdir().unwrap(), state: StateFile::new("demo") }
+        World {
+            cloud,
+            registry,
+            dir: tempfile::tempdir().unwrap(),
+            state: StateFile::new(&rinfra_state::StackId::single("demo")),
+        }
     }
 
     fn stack(&self, yaml: &str) -> Stack {
@@ -64,7 +69,7 @@ impl World {
         let p = self.plan(yaml).await;
         let s = self.stack(yaml);
         let path = self.dir.path().join("state.json");
-        let store = LocalStore { path: path.clone() };
+        let store = LocalStore { path: path.clone(), sealer: None };
         let report = apply::apply(&p, Some(&s), &mut self.state, &store, &self.registry, &options, Arc::new(Quiet))
             .await
             .unwrap();
@@ -73,7 +78,7 @@ impl World {
             rinfra_state::save(&path, &mut self.state).unwrap();
         }
         // What is on disk is what is in memory.
-        assert_eq!(rinfra_state::load(&path, "demo").unwrap().unwrap(), self.state);
+        assert_eq!(rinfra_state::load(&path, &rinfra_state::StackId::single("demo")).unwrap().unwrap(), self.state);
         (p, report)
     }
 }

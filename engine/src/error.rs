@@ -28,6 +28,15 @@ pub enum Error {
     /// An import failed.
     #[error(transparent)]
     Import(#[from] ImportError),
+    /// The project or stack could not be found.
+    #[error(transparent)]
+    Project(#[from] crate::project::ProjectError),
+    /// A secret could not be encrypted or decrypted.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    /// A config command failed.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The command needs a state, and there is none.
     #[error("there is no state at {}: the stack was never deployed; run `rinfra up` first", .0.display())]
     NoState(PathBuf),
@@ -63,4 +72,31 @@ pub enum Error {
 
 fn list(known: &[String]) -> String {
     if known.is_empty() { String::new() } else { format!("; it has: {}", known.join(", ")) }
+}
+
+/// Why the secrets of a stack cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    /// The stack has secrets and no passphrase is set.
+    #[error(
+        "stack `{stack}` has secret values, which its state keeps encrypted, and no passphrase is set; set RINFRA_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE)"
+    )]
+    Missing {
+        /// The stack.
+        stack: String,
+    },
+    /// The passphrase file could not be read.
+    #[error("{message}")]
+    PassphraseFile {
+        /// What went wrong.
+        message: String,
+    },
+    /// A single-file program has no config file to keep a key in.
+    #[error(
+        "the state of `{stack}` holds encrypted values, but a single-file program has no stack config file with a key; run it as a stack of a project"
+    )]
+    SingleFile {
+        /// The program.
+        stack: String,
+    },
 }

@@ -16,6 +16,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod apply;
+pub mod config;
 pub mod diag;
 pub mod drift;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod expr;
 pub mod graph;
 pub mod ops;
 pub mod plan;
+pub mod project;
 pub mod render;
 pub mod schedule;
 pub mod session;

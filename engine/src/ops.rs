@@ -20,6 +20,16 @@ pub enum LoadError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// The stack's config file is invalid.
+    #[error("{diagnostics}")]
+    InvalidConfig {
+        /// The file.
+        path: PathBuf,
+        /// The file's text, for rendering carets.
+        source_text: String,
+        /// What is wrong.
+        diagnostics: Diagnostics,
+    },
     /// The stack is invalid.
     #[error("{diagnostics}")]
     Invalid {
@@ -252,14 +262,14 @@ pub async fn reconcile_pending(
             .flatten();
         let note = match (p.kind, found) {
             (PendingKind::Create, Some(obs)) => {
-                let ours = Ownership::new(state.stack.clone(), name.clone());
+                let ours = Ownership::new(state.id().owner(), name.clone());
                 if obs.owner.as_ref() != Some(&ours) {
                     notes.push(Recovered::NotAdopted { name, id: p.id });
                     continue;
                 }
                 let options = stack.and_then(|s| s.resources.get(&name)).map(|d| d.options.clone()).unwrap_or_default();
                 let adopted = ResourceState {
-                    urn: StateFile::urn(&state.stack, &p.type_, &name),
+                    urn: state.urn(&p.type_, &name),
                     type_: p.type_.clone(),
                     id: p.id.clone(),
                     inputs: current_inputs(provider.as_ref(), Some(&obs), &p.inputs),
@@ -373,7 +383,7 @@ pub async fn import(
     state.resources.insert(
         name.to_string(),
         ResourceState {
-            urn: StateFile::urn(&state.stack, &decl.type_, name),
+            urn: state.urn(&decl.type_, name),
             type_: decl.type_.clone(),
             id: id.to_string(),
             inputs: found.inputs,
@@ -455,7 +465,7 @@ pub fn state_mv(state: &mut StateFile, old: &str, new: &str) -> Result<(), crate
             known: state.resources.keys().cloned().collect(),
         });
     };
-    r.urn = StateFile::urn(&state.stack, &r.type_, new);
+    r.urn = state.urn(&r.type_, new);
     state.resources.insert(new.to_string(), r);
     for other in state.resources.values_mut() {
         for d in other.dependencies.iter_mut().filter(|d| *d == old) {

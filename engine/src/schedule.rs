@@ -26,8 +26,8 @@ pub async fn check_once(s: &mut Session) -> Report {
 }
 
 /// Where `--every` appends its reports by default: beside the state.
-pub fn default_history(state_path: &Path, stack: &str) -> PathBuf {
-    state_path.with_file_name(format!("{stack}.drift.jsonl"))
+pub fn default_history(state_path: &Path) -> PathBuf {
+    state_path.with_extension("drift.jsonl")
 }
 
 /// Appends one report as a JSON line, creating the file with mode 0600.

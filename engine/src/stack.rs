@@ -173,14 +173,64 @@ fn valid_ident(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// Parses a `--config key=value` override according to its declared type.
-fn parse_config_value(ty: ConfigType, raw: &str) -> Option<Value> {
-    match ty {
-        ConfigType::String => Some(Value::String(raw.to_string())),
-        ConfigType::Integer => raw.parse::<i64>().ok().map(Value::from),
-        ConfigType::Number => raw.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number),
-        ConfigType::Boolean => raw.parse::<bool>().ok().map(Value::Bool),
+/// A supplied config value as its declared type: Pulumi keeps config as
+/// text, so `"2"` is an integer where an integer is declared.
+fn coerce_config_value(ty: ConfigType, v: &Value) -> Option<Value> {
+    match (ty, v) {
+        (ConfigType::String, Value::String(_)) => Some(v.clone()),
+        (ConfigType::String, Value::Number(_) | Value::Bool(_)) => Some(Value::String(v.to_string())),
+        (ConfigType::Integer, Value::Number(n)) if n.is_i64() => Some(v.clone()),
+        (ConfigType::Number, Value::Number(_)) | (ConfigType::Boolean, Value::Bool(_)) => Some(v.clone()),
+        (ConfigType::Integer, Value::String(raw)) => raw.trim().parse::<i64>().ok().map(Value::from),
+        (ConfigType::Number, Value::String(raw)) => {
+            raw.trim().parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number)
+        }
+        (ConfigType::Boolean, Value::String(raw)) => raw.trim().parse::<bool>().ok().map(Value::Bool),
+        _ => None,
     }
+}
+
+/// Where a config value given for one run comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A `--config KEY=VALUE` flag.
+    Flag,
+    /// The stack's config file, `Pulumi.<stack>.yaml`.
+    StackFile {
+        /// Where its key is.
+        key_span: Span,
+        /// Where its value is.
+        span: Span,
+    },
+}
+
+/// A config value given for one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Supplied {
+    /// The value, decrypted when it was a secret.
+    pub value: Value,
+    /// Where it comes from.
+    pub origin: Origin,
+    /// Whether it was stored encrypted.
+    pub secret: bool,
+}
+
+/// The config values a run supplies, keyed without the project's namespace.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigInputs {
+    /// The values, with `--config` flags already winning over the file.
+    pub values: BTreeMap<String, Supplied>,
+    /// The project's name, to write keys as the config file has them.
+    pub namespace: Option<String>,
+}
+
+/// Why a program could not be loaded with its config.
+#[derive(Debug)]
+pub struct LoadFailure {
+    /// Problems in the program, located in it.
+    pub program: Diagnostics,
+    /// Problems in the stack's config file, located in that file.
+    pub config: Diagnostics,
 }
 
 /// Decodes and checks a stack file.
@@ -188,12 +238,23 @@ fn parse_config_value(ty: ConfigType, raw: &str) -> Option<Value> {
 /// `overrides` are `--config key=value` pairs. The registry is used for its
 /// schemas only; no provider is called.
 pub fn load(bytes: &[u8], overrides: &BTreeMap<String, String>, registry: &Registry) -> Result<Stack, Diagnostics> {
-    let root = parse_bytes(bytes).map_err(|d| Diagnostics(vec![d]))?;
+    let values = overrides
+        .iter()
+        .map(|(k, v)| (k.clone(), Supplied { value: Value::String(v.clone()), origin: Origin::Flag, secret: false }))
+        .collect();
+    load_with(bytes, &ConfigInputs { values, namespace: None }, registry).map_err(|f| f.program)
+}
+
+/// Decodes and checks a program with the config values of one stack.
+pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Result<Stack, LoadFailure> {
+    let mut config_diags = Vec::new();
+    let fail = |d: Vec<Diagnostic>, c: Vec<Diagnostic>| LoadFailure { program: Diagnostics(d), config: Diagnostics(c) };
+    let root = parse_bytes(bytes).map_err(|d| fail(vec![d], Vec::new()))?;
     let source = String::from_utf8_lossy(bytes);
     let lines: Vec<&str> = source.lines().collect();
     let mut ck = Checker::default();
     let Some(top) = ck.expect_map(&root, "a stack file") else {
-        return Err(Diagnostics(ck.diags));
+        return Err(fail(ck.diags, Vec::new()));
     };
 
     let mut name = None;
@@ -301,17 +362,41 @@ pub fn load(bytes: &[u8], overrides: &BTreeMap<String, String>, registry: &Regis
         }
     }
 
-    // Resolve config values: defaults, then overrides.
+    // Resolve config values: defaults, then the stack's file and flags.
+    let full = |k: &str| match &inputs.namespace {
+        Some(ns) => format!("{ns}:{k}"),
+        None => k.to_string(),
+    };
     let mut config = BTreeMap::new();
+    let mut supplied_secrets = Vec::new();
     for (k, decl) in &config_decls {
-        let v = match overrides.get(k) {
-            Some(raw) => match parse_config_value(decl.ty, raw) {
-                Some(v) => Some(v),
-                None => {
+        let v = match inputs.values.get(k) {
+            Some(s) => match (coerce_config_value(decl.ty, &s.value), s.origin) {
+                (Some(v), _) => {
+                    if s.secret {
+                        supplied_secrets.push(v.clone());
+                    }
+                    Some(v)
+                }
+                (None, Origin::Flag) => {
+                    let raw = s.value.as_str().map_or_else(|| s.value.to_string(), str::to_string);
                     ck.push(
                         Diagnostic::new(format!("--config {k}={raw} is not a valid {:?}", decl.ty).to_lowercase())
                             .at(decl.span, "declared here")
                             .with_hint(format!("give `{k}` a value of type {:?}", decl.ty)),
+                    );
+                    None
+                }
+                (None, Origin::StackFile { span, .. }) => {
+                    let shown = if s.secret { "a secret".to_string() } else { s.value.to_string() };
+                    config_diags.push(
+                        Diagnostic::new(format!(
+                            "config `{}` is {shown}, not a valid {}",
+                            full(k),
+                            format!("{:?}", decl.ty).to_lowercase()
+                        ))
+                        .at(span, "wrong type")
+                        .with_hint(format!("the program declares `{k}` with `type: {:?}`", decl.ty)),
                     );
                     None
                 }
@@ -322,21 +407,41 @@ pub fn load(bytes: &[u8], overrides: &BTreeMap<String, String>, registry: &Regis
             Some(v) => {
                 config.insert(k.clone(), v);
             }
-            None if !overrides.contains_key(k) && !broken_config.contains(k) => ck.push(
+            None if !inputs.values.contains_key(k) && !broken_config.contains(k) => ck.push(
                 Diagnostic::new(format!("config `{k}` has no value"))
                     .at(decl.span, "declared without a default")
-                    .with_hint(format!("pass `--config {k}=…` or add a `default:`")),
+                    .with_hint(match &inputs.namespace {
+                        Some(_) => format!("run `rinfra config set {k} …`, or add a `default:`"),
+                        None => format!("pass `--config {k}=…` or add a `default:`"),
+                    }),
             ),
             None => {}
         }
     }
-    for k in overrides.keys() {
-        if !config_decls.contains_key(k) {
-            let hint = match did_you_mean(k, config_decls.keys().map(String::as_str)) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => "declare it under `config:` first".to_string(),
-            };
-            ck.push(Diagnostic::new(format!("--config {k} is not declared by the stack")).with_hint(hint));
+    for (k, s) in &inputs.values {
+        if config_decls.contains_key(k) {
+            continue;
+        }
+        let suggestion = did_you_mean(k, config_decls.keys().map(String::as_str));
+        match s.origin {
+            Origin::Flag => {
+                let hint = match suggestion {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "declare it under `config:` first".to_string(),
+                };
+                ck.push(Diagnostic::new(format!("--config {k} is not declared by the stack")).with_hint(hint));
+            }
+            Origin::StackFile { key_span, .. } => {
+                let hint = match suggestion {
+                    Some(s) => format!("did you mean `{}`?", full(s)),
+                    None => "declare it under `config:` in the program first".to_string(),
+                };
+                config_diags.push(
+                    Diagnostic::new(format!("config `{}` is not declared by the program", full(k)))
+                        .at(key_span, "not declared")
+                        .with_hint(hint),
+                );
+            }
         }
     }
 
@@ -402,6 +507,7 @@ pub fn load(bytes: &[u8], overrides: &BTreeMap<String, String>, registry: &Regis
         .iter()
         .filter(|(_, d)| d.secret)
         .filter_map(|(k, _)| config.get(k))
+        .chain(supplied_secrets.iter())
         .map(|v| match v {
             Value::String(s) => s.clone(),
             other => other.to_string(),
@@ -422,15 +528,35 @@ pub fn load(bytes: &[u8], overrides: &BTreeMap<String, String>, registry: &Regis
     // With references sound and no cycles, values can be checked: every
     // resource output is treated as unknown, so nothing but config and
     // literals is assumed.
-    if ck.diags.is_empty() {
+    if ck.diags.is_empty() && config_diags.is_empty() {
         check_values(&mut ck, &stack, registry);
     }
-    if ck.diags.is_empty() {
+    if ck.diags.is_empty() && config_diags.is_empty() {
         stack.order.retain(|n| stack.resources.contains_key(n));
+        stack.secrets.sort();
+        stack.secrets.dedup();
         Ok(stack)
     } else {
-        Err(Diagnostics(ck.diags))
+        Err(fail(ck.diags, config_diags))
     }
+}
+
+/// The config entries a program declares, read without their values.
+pub fn declared_config(bytes: &[u8]) -> Result<BTreeMap<String, ConfigDecl>, Diagnostics> {
+    let root = parse_bytes(bytes).map_err(|d| Diagnostics(vec![d]))?;
+    let mut ck = Checker::default();
+    let mut decls = BTreeMap::new();
+    if let Some(top) = ck.expect_map(&root, "a stack file") {
+        if let Some((_, v)) = top.iter().find(|(k, _)| k.text == "config") {
+            decode_config(&mut ck, v, &mut decls, &mut BTreeSet::new());
+        }
+    }
+    if ck.diags.is_empty() { Ok(decls) } else { Err(Diagnostics(ck.diags)) }
+}
+
+/// Checks `raw` as a value of type `ty`, as config values are given.
+pub fn check_config_value(ty: ConfigType, raw: &str) -> bool {
+    coerce_config_value(ty, &Value::String(raw.to_string())).is_some()
 }
 
 fn decode_config(

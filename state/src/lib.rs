@@ -10,13 +10,15 @@
 //!
 //! This crate knows nothing of YAML or AWS: values are plain JSON.
 
+pub mod crypt;
+pub mod history;
 mod lock;
 mod model;
 mod store;
 
 pub use lock::{LockInfo, LockStatus, StateLock};
-pub use model::{PendingKind, PendingOperation, ReplacedResource, ResourceState, STATE_VERSION, StateFile};
-pub use store::{backup_path, load, load_or_new, save, verify};
+pub use model::{PendingKind, PendingOperation, ReplacedResource, ResourceState, STATE_VERSION, StackId, StateFile};
+pub use store::{backup_path, check_owner, load, load_or_new, save, save_sealed, verify, verify_bytes};
 
 use std::path::PathBuf;
 
@@ -66,14 +68,22 @@ pub enum StateError {
         supported: u32,
     },
     /// The file belongs to another stack.
-    #[error("state file {path} belongs to stack `{found}`, not `{expected}`; pass the right --state file")]
+    #[error("state file {path} belongs to stack `{found}`, not `{expected}`; nothing was read or written")]
     ForeignStack {
         /// The file involved.
         path: PathBuf,
-        /// The stack recorded in the file.
+        /// The stack recorded in the file, as `project/stack`.
         found: String,
-        /// The stack being operated on.
+        /// The stack being operated on, as `project/stack`.
         expected: String,
+    },
+    /// A secret value could not be encrypted or decrypted.
+    #[error("state file {path}: {source}")]
+    Secret {
+        /// The file involved.
+        path: PathBuf,
+        /// What went wrong.
+        source: crypt::CryptError,
     },
     /// The file on disk was replaced by a state of another lineage.
     #[error(

@@ -13,7 +13,11 @@ pub const STATE_VERSION: u32 = 1;
 pub struct StateFile {
     /// The format version, [`STATE_VERSION`].
     pub version: u32,
-    /// The stack's name, as written in the stack file.
+    /// The project the stack belongs to; absent for a single-file program.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The stack's name: for a project, such as `dev`; for a single-file
+    /// program, the program's `name`.
     pub stack: String,
     /// Grows by one on every write, so readers can tell two states apart.
     pub serial: u64,
@@ -122,12 +126,50 @@ pub struct PendingOperation {
     pub dependencies: Vec<String>,
 }
 
+/// Which stack a state belongs to: a project's stack, or a single-file
+/// program (which has one stack, named by the program).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StackId {
+    /// The project, for a stack of a project.
+    pub project: Option<String>,
+    /// The stack's name.
+    pub stack: String,
+}
+
+impl StackId {
+    /// The one stack of a single-file program named `name`.
+    pub fn single(name: &str) -> StackId {
+        StackId { project: None, stack: name.to_string() }
+    }
+
+    /// Stack `stack` of `project`.
+    pub fn of(project: &str, stack: &str) -> StackId {
+        StackId { project: Some(project.to_string()), stack: stack.to_string() }
+    }
+
+    /// The text the `rinfra:stack` ownership tag holds: `project/stack`, or
+    /// the program's name for a single-file program.
+    pub fn owner(&self) -> String {
+        match &self.project {
+            Some(p) => format!("{p}/{}", self.stack),
+            None => self.stack.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for StackId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.owner())
+    }
+}
+
 impl StateFile {
-    /// A fresh, empty state for `stack` with a new lineage.
-    pub fn new(stack: &str) -> Self {
+    /// A fresh, empty state for stack `id` with a new lineage.
+    pub fn new(id: &StackId) -> Self {
         StateFile {
             version: STATE_VERSION,
-            stack: stack.to_string(),
+            project: id.project.clone(),
+            stack: id.stack.clone(),
             serial: 0,
             lineage: uuid::Uuid::new_v4().to_string(),
             resources: BTreeMap::new(),
@@ -138,9 +180,19 @@ impl StateFile {
         }
     }
 
-    /// The URN rinfra gives a resource of `type_` named `name` in `stack`.
-    pub fn urn(stack: &str, type_: &str, name: &str) -> String {
-        format!("urn:rinfra:{stack}::{type_}::{name}")
+    /// Which stack this state belongs to.
+    pub fn id(&self) -> StackId {
+        StackId { project: self.project.clone(), stack: self.stack.clone() }
+    }
+
+    /// The URN of a resource of `type_` named `name` in this state's stack:
+    /// `urn:rinfra:<stack>::<project>::<type>::<name>` as Pulumi spells it,
+    /// or `urn:rinfra:<program>::<type>::<name>` for a single-file program.
+    pub fn urn(&self, type_: &str, name: &str) -> String {
+        match &self.project {
+            Some(p) => format!("urn:rinfra:{}::{p}::{type_}::{name}", self.stack),
+            None => format!("urn:rinfra:{}::{type_}::{name}", self.stack),
+        }
     }
 
     /// The sha256 of the canonical serialisation with an empty checksum.

@@ -1,6 +1,7 @@
 //! Loading and saving state files: atomically, privately, and verified.
 
-use crate::{Result, STATE_VERSION, StateError, StateFile};
+use crate::crypt::Sealer;
+use crate::{Result, STATE_VERSION, StackId, StateError, StateFile};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -23,9 +24,15 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 /// does not match its checksum.
 pub fn verify(path: &Path) -> Result<StateFile> {
     let bytes = fs::read(path).map_err(io("read", path))?;
+    verify_bytes(path, &bytes)
+}
+
+/// Checks a state document given as bytes, as [`verify`] checks a file;
+/// `path` names where the bytes came from, for messages.
+pub fn verify_bytes(path: &Path, bytes: &[u8]) -> Result<StateFile> {
     // Read the version first, so that a newer format is reported as such
     // rather than as a field the parser does not know.
-    let raw: serde_json::Value = serde_json::from_slice(&bytes)
+    let raw: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| StateError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
     match raw.get("version").and_then(serde_json::Value::as_u64) {
         Some(v) if v == u64::from(STATE_VERSION) => {}
@@ -49,25 +56,33 @@ pub fn verify(path: &Path) -> Result<StateFile> {
     Ok(state)
 }
 
-/// Loads the state of `stack` from `path`, or `None` when there is no file.
-pub fn load(path: &Path, stack: &str) -> Result<Option<StateFile>> {
+/// Loads the state of stack `id` from `path`, or `None` when there is no
+/// file. A state of another stack or project is refused.
+pub fn load(path: &Path, id: &StackId) -> Result<Option<StateFile>> {
     if !path.exists() {
         return Ok(None);
     }
     let state = verify(path)?;
-    if state.stack != stack {
-        return Err(StateError::ForeignStack {
-            path: path.to_path_buf(),
-            found: state.stack,
-            expected: stack.to_string(),
-        });
-    }
+    check_owner(path, &state, id)?;
     Ok(Some(state))
 }
 
-/// Loads the state of `stack`, or starts an empty one.
-pub fn load_or_new(path: &Path, stack: &str) -> Result<StateFile> {
-    Ok(load(path, stack)?.unwrap_or_else(|| StateFile::new(stack)))
+/// Refuses `state` when it belongs to a stack other than `id`.
+pub fn check_owner(path: &Path, state: &StateFile, id: &StackId) -> Result<()> {
+    let found = state.id();
+    if found != *id {
+        return Err(StateError::ForeignStack {
+            path: path.to_path_buf(),
+            found: found.to_string(),
+            expected: id.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Loads the state of stack `id`, or starts an empty one.
+pub fn load_or_new(path: &Path, id: &StackId) -> Result<StateFile> {
+    Ok(load(path, id)?.unwrap_or_else(|| StateFile::new(id)))
 }
 
 /// Writes `state` to `path` atomically and bumps its serial.
@@ -78,14 +93,28 @@ pub fn load_or_new(path: &Path, stack: &str) -> Result<StateFile> {
 /// or the new state, never a mix. Every file is created with mode 0600
 /// because states hold the details of a whole infrastructure.
 pub fn save(path: &Path, state: &mut StateFile) -> Result<()> {
+    save_sealed(path, state, None)
+}
+
+/// Writes `state` as [`save`] does, with the values `sealer` names
+/// encrypted in the file; `state` itself keeps them in clear.
+pub fn save_sealed(path: &Path, state: &mut StateFile, sealer: Option<&Sealer>) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&dir).map_err(io("create the directory of", path))?;
     state.serial += 1;
-    state.checksum = state.compute_checksum();
-    let mut bytes = serde_json::to_vec_pretty(state)
+    let mut stored = match sealer {
+        Some(s) => s.seal(state).map_err(|source| {
+            state.serial -= 1;
+            StateError::Secret { path: path.to_path_buf(), source }
+        })?,
+        None => state.clone(),
+    };
+    stored.checksum = stored.compute_checksum();
+    state.checksum = stored.checksum.clone();
+    let mut bytes = serde_json::to_vec_pretty(&stored)
         .map_err(|e| StateError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
     bytes.push(b'\n');
 
@@ -154,11 +183,11 @@ mod tests {
     fn save_then_load_round_trips_and_bumps_serial() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut s = StateFile::new("demo");
+        let mut s = StateFile::new(&StackId::single("demo"));
         s.outputs.insert("x".into(), serde_json::json!("y"));
         save(&path, &mut s).unwrap();
         save(&path, &mut s).unwrap();
-        let back = load(&path, "demo").unwrap().unwrap();
+        let back = load(&path, &StackId::single("demo")).unwrap().unwrap();
         assert_eq!(back.serial, 2);
         assert_eq!(back, s);
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -172,11 +201,11 @@ mod tests {
     fn tampered_state_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut s = StateFile::new("demo");
+        let mut s = StateFile::new(&StackId::single("demo"));
         save(&path, &mut s).unwrap();
         let text = fs::read_to_string(&path).unwrap().replace("\"serial\": 1", "\"serial\": 7");
         fs::write(&path, &text).unwrap();
-        assert!(matches!(load(&path, "demo"), Err(StateError::Checksum { .. })));
+        assert!(matches!(load(&path, &StackId::single("demo")), Err(StateError::Checksum { .. })));
         assert_eq!(fs::read_to_string(&path).unwrap(), text);
     }
 
@@ -184,23 +213,23 @@ mod tests {
     fn truncated_foreign_and_future_states_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut s = StateFile::new("demo");
+        let mut s = StateFile::new(&StackId::single("demo"));
         save(&path, &mut s).unwrap();
-        assert!(matches!(load(&path, "other"), Err(StateError::ForeignStack { .. })));
+        assert!(matches!(load(&path, &StackId::single("other")), Err(StateError::ForeignStack { .. })));
         let text = fs::read_to_string(&path).unwrap();
         fs::write(&path, &text[..text.len() / 2]).unwrap();
-        assert!(matches!(load(&path, "demo"), Err(StateError::Corrupt { .. })));
+        assert!(matches!(load(&path, &StackId::single("demo")), Err(StateError::Corrupt { .. })));
         fs::write(&path, text.replace("\"version\": 1", "\"version\": 9")).unwrap();
-        assert!(matches!(load(&path, "demo"), Err(StateError::Version { found: 9, .. })));
+        assert!(matches!(load(&path, &StackId::single("demo")), Err(StateError::Version { found: 9, .. })));
     }
 
     #[test]
     fn a_state_with_a_foreign_lineage_is_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut ours = StateFile::new("demo");
+        let mut ours = StateFile::new(&StackId::single("demo"));
         save(&path, &mut ours).unwrap();
-        let mut theirs = StateFile::new("demo");
+        let mut theirs = StateFile::new(&StackId::single("demo"));
         save(&dir.path().join("other.json"), &mut theirs).unwrap();
         fs::copy(dir.path().join("other.json"), &path).unwrap();
         let before = fs::read(&path).unwrap();
@@ -211,6 +240,6 @@ mod tests {
     #[test]
     fn missing_state_is_none() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(load(&dir.path().join("none.json"), "demo").unwrap().is_none());
+        assert!(load(&dir.path().join("none.json"), &StackId::single("demo")).unwrap().is_none());
     }
 }

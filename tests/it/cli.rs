@@ -45,7 +45,8 @@ fn the_schema_accepts_every_example_stack_and_rejects_bad_ones() {
     let validator = jsonschema::draft7::new(&schema).unwrap();
     let mut good = 0;
     for entry in std::fs::read_dir(root().join("stacks")).unwrap().flatten() {
-        let doc = yaml_to_json(&entry.path());
+        // Each example is a project; its program is `Pulumi.yaml`.
+        let doc = yaml_to_json(&entry.path().join("Pulumi.yaml"));
         let errors: Vec<String> =
             validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
         assert!(errors.is_empty(), "{}: {errors:?}", entry.path().display());
@@ -91,7 +92,7 @@ fn completions_generate_for_each_shell() {
 
 #[test]
 fn the_graph_is_dot_with_an_edge_per_dependency() {
-    let (code, out, err) = rinfra(&root(), &["graph", "-s", "stacks/datacenter.yaml"]);
+    let (code, out, err) = rinfra(&root(), &["graph", "-C", "stacks/datacenter", "-s", "dev"]);
     assert_eq!(code, 0, "{err}");
     insta::assert_snapshot!("graph_datacenter", out);
 }
@@ -99,16 +100,16 @@ fn the_graph_is_dot_with_an_edge_per_dependency() {
 #[test]
 fn state_commands_list_show_move_and_forget() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(root().join("stacks/datacenter.yaml"), dir.path().join("stack.yaml")).unwrap();
+    std::fs::copy(root().join("stacks/datacenter/Pulumi.yaml"), dir.path().join("stack.yaml")).unwrap();
     let state_path = dir.path().join(".rinfra/datacenter.json");
-    let mut state = rinfra_state::StateFile::new("datacenter");
+    let mut state = rinfra_state::StateFile::new(&rinfra_state::StackId::single("datacenter"));
     for (name, type_, deps) in
         [("stream", "aws:kinesis:Stream", vec![]), ("alarm", "aws:cloudwatch:MetricAlarm", vec!["stream".to_string()])]
     {
         state.resources.insert(
             name.into(),
             rinfra_state::ResourceState {
-                urn: rinfra_state::StateFile::urn("datacenter", type_, name),
+                urn: format!("urn:rinfra:datacenter::{type_}::{name}"),
                 type_: type_.into(),
                 id: format!("datacenter-{name}"),
                 inputs: [("name".to_string(), serde_json::json!(format!("datacenter-{name}")))].into(),
@@ -143,7 +144,7 @@ fn state_commands_list_show_move_and_forget() {
 
     let (code, out, _) = rinfra(d, &["state", "mv", "stream", "events", "-s", "stack.yaml"]);
     assert_eq!(code, 0, "{out}");
-    let moved = rinfra_state::load(&state_path, "datacenter").unwrap().unwrap();
+    let moved = rinfra_state::load(&state_path, &rinfra_state::StackId::single("datacenter")).unwrap().unwrap();
     assert_eq!(moved.resources["events"].urn, "urn:rinfra:datacenter::aws:kinesis:Stream::events");
     assert_eq!(moved.resources["alarm"].dependencies, ["events"]);
     assert_eq!(rinfra(d, &["state", "mv", "alarm", "events", "-s", "stack.yaml"]).0, 1, "no clobbering");
@@ -151,7 +152,7 @@ fn state_commands_list_show_move_and_forget() {
     let (code, _, err) = rinfra(d, &["state", "rm", "events", "-s", "stack.yaml"]);
     assert_eq!(code, 0);
     assert!(err.contains("`alarm` still depend on `events`"), "{err}");
-    let left = rinfra_state::load(&state_path, "datacenter").unwrap().unwrap();
+    let left = rinfra_state::load(&state_path, &rinfra_state::StackId::single("datacenter")).unwrap().unwrap();
     assert_eq!(left.resources.keys().collect::<Vec<_>>(), ["alarm"]);
     assert!(!d.join(".rinfra/datacenter.json.lock").exists());
 }
@@ -160,7 +161,7 @@ fn state_commands_list_show_move_and_forget() {
 fn validate_needs_no_credentials_and_speaks_json() {
     let out = Command::new(env!("CARGO_BIN_EXE_rinfra"))
         .current_dir(root())
-        .args(["validate", "-s", "stacks/xfusion.yaml", "--json"])
+        .args(["validate", "-C", "stacks/xfusion", "-s", "dev", "--json"])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .output()
@@ -169,6 +170,100 @@ fn validate_needs_no_credentials_and_speaks_json() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v,
-        serde_json::json!({"version": 1, "valid": true, "stack": "xfusion", "resources": ["stream", "alarm"]})
+        serde_json::json!({"version": 1, "valid": true, "stack": "xfusion/dev", "resources": ["stream", "alarm"]})
     );
+}
+
+/// A project in a fresh directory, run without a cloud.
+fn project_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+const PROGRAM: &str = "name: proj
+runtime: yaml
+config:
+  token:
+    type: String
+    secret: true
+resources: {}
+outputs:
+  token: ${token}
+";
+
+#[test]
+fn a_stack_file_encrypted_by_pulumis_algorithm_decrypts() {
+    // The vector was produced by Pulumi's algorithm outside rinfra
+    // (state/tests/vector/pulumi_vector.py).
+    let salt = include_str!("../../state/tests/vector/encryptionsalt.txt").trim();
+    let secret = include_str!("../../state/tests/vector/secret.txt").trim();
+    let file = format!("encryptionsalt: {salt}\nconfig:\n  proj:token:\n    secure: {secret}\n");
+    let dir = project_dir(&[("Pulumi.yaml", PROGRAM), ("Pulumi.dev.yaml", &file)]);
+    let out = Command::new(env!("CARGO_BIN_EXE_rinfra"))
+        .current_dir(dir.path())
+        .args(["config", "get", "token", "-s", "dev", "--show-secrets"])
+        .env_remove("RINFRA_CONFIG_PASSPHRASE")
+        .env("PULUMI_CONFIG_PASSPHRASE", "correct horse battery staple")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "s3cr3t-from-pulumi", "{out:?}");
+    // And rinfra's own file, read back by the same algorithm.
+    let set = Command::new(env!("CARGO_BIN_EXE_rinfra"))
+        .current_dir(dir.path())
+        .args(["config", "set", "token", "-s", "dev", "--secret", "mine"])
+        .env("RINFRA_CONFIG_PASSPHRASE", "correct horse battery staple")
+        .output()
+        .unwrap();
+    assert!(set.status.success(), "{set:?}");
+    let text = std::fs::read_to_string(dir.path().join("Pulumi.dev.yaml")).unwrap();
+    assert!(text.contains(salt), "the salt is kept: {text}");
+    assert!(!text.contains("mine"), "{text}");
+}
+
+#[test]
+fn stack_export_and_import_check_checksum_stack_and_serial() {
+    let dir = project_dir(&[("Pulumi.yaml", "name: proj\nruntime: yaml\nresources: {}\n")]);
+    let d = dir.path();
+    assert_eq!(rinfra(d, &["stack", "init", "dev"]).0, 0);
+    assert_eq!(rinfra(d, &["stack", "init", "prod"]).0, 0);
+    let (code, first, err) = rinfra(d, &["stack", "export", "-s", "dev"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!((v["project"].as_str(), v["stack"].as_str()), (Some("proj"), Some("dev")));
+    std::fs::write(d.join("first.json"), &first).unwrap();
+
+    // A round trip succeeds and bumps the serial.
+    assert_eq!(rinfra(d, &["stack", "import", "-s", "dev", "--file", "first.json"]).0, 0);
+    let (_, second, _) = rinfra(d, &["stack", "export", "-s", "dev"]);
+    let serial = |t: &str| serde_json::from_str::<serde_json::Value>(t).unwrap()["serial"].as_u64().unwrap();
+    assert_eq!(serial(&second), serial(&first) + 1);
+    let history = rinfra(d, &["stack", "history", "-s", "dev"]).1;
+    assert!(history.contains("stack import"), "{history}");
+
+    // An older export is refused unless forced.
+    let (code, _, err) = rinfra(d, &["stack", "import", "-s", "dev", "--file", "first.json"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("older than the state's"), "{err}");
+    // A damaged one, or another stack's, is refused even with --force.
+    std::fs::write(d.join("bad.json"), first.replace("\"dev\"", "\"dav\"")).unwrap();
+    let (code, _, err) = rinfra(d, &["stack", "import", "-s", "dev", "--file", "bad.json", "--force"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("fails its integrity check"), "{err}");
+    let (code, _, err) = rinfra(d, &["stack", "import", "-s", "prod", "--file", "first.json", "--force"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("belongs to stack `proj/dev`, not `proj/prod`"), "{err}");
+    assert_eq!(rinfra(d, &["stack", "import", "-s", "dev", "--file", "first.json", "--force"]).0, 0);
+
+    // Selection, listing and removal of an empty stack.
+    assert_eq!(rinfra(d, &["stack", "select", "dev"]).0, 0);
+    let ls = rinfra(d, &["stack", "ls"]).1;
+    assert!(ls.contains("dev*") && ls.contains("prod"), "{ls}");
+    assert_eq!(rinfra(d, &["stack", "rm", "dev", "--yes"]).0, 0);
+    assert!(!d.join(".rinfra/dev.json").exists());
+    let (code, _, err) = rinfra(d, &["preview"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no stack selected"), "{err}");
 }

@@ -8,7 +8,9 @@
 mod cli;
 mod drift;
 mod e2e;
+mod project_errors;
 mod regressions;
 mod reliability;
 mod stack_errors;
+mod stacks;
 mod support;

@@ -35,11 +35,14 @@ fn every_bad_stack_gets_a_located_diagnostic_and_no_api_call() {
     let state_path = state_dir.path().join("bad.json");
     // A real state, checksum and all, so "untouched" is checked against a
     // file rinfra would have accepted and could have rewritten.
-    let mut st = rinfra_state::StateFile::new("bad");
+    let mut st = rinfra_state::StateFile::new(&rinfra_state::StackId::single("bad"));
     rinfra_state::save(&state_path, &mut st).unwrap();
     std::fs::remove_file(rinfra_state::backup_path(&state_path)).ok();
     let seed = std::fs::read_to_string(&state_path).unwrap();
-    assert!(rinfra_state::load(&state_path, "bad").unwrap().is_some(), "the seed state is valid");
+    assert!(
+        rinfra_state::load(&state_path, &rinfra_state::StackId::single("bad")).unwrap().is_some(),
+        "the seed state is valid"
+    );
     let state_arg = state_path.display().to_string();
     let mut names: Vec<String> = std::fs::read_dir(root.join("tests/bad_stacks"))
         .unwrap()
@@ -84,10 +87,11 @@ fn a_huge_stack_is_refused_before_parsing() {
 fn plain_http_to_another_host_is_warned_about() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     // `validate` never connects, so no traffic leaves this machine.
-    let (code, _, stderr) = run(&root, "stacks/datacenter.yaml", "http://10.255.0.1:4566", &["validate"]);
+    let project = root.join("stacks/datacenter");
+    let (code, _, stderr) = run(&project, "dev", "http://10.255.0.1:4566", &["validate"]);
     assert_eq!(code, 0);
     assert!(stderr.contains("warning: the endpoint http://10.255.0.1:4566 is plain http"), "{stderr}");
-    let (_, _, quiet) = run(&root, "stacks/datacenter.yaml", "http://127.0.0.1:4566", &["validate"]);
+    let (_, _, quiet) = run(&project, "dev", "http://127.0.0.1:4566", &["validate"]);
     assert!(!quiet.contains("warning"), "{quiet}");
 }
 
@@ -100,7 +104,7 @@ fn corrupt_states_are_refused_and_left_alone() {
         r#"{"version":1,"stack":"datacenter","serial":1,"lineage":"l","resources":{},"outputs":{},"checksum":"x"}"#;
     // A valid state, checksum and all, of another stack.
     let other = dir.path().join("other.json");
-    rinfra_state::save(&other, &mut rinfra_state::StateFile::new("xfusion")).unwrap();
+    rinfra_state::save(&other, &mut rinfra_state::StateFile::new(&rinfra_state::StackId::single("xfusion"))).unwrap();
     let foreign = std::fs::read_to_string(&other).unwrap();
     let cases = [
         ("truncated", &good[..40], "is not valid"),
@@ -115,7 +119,7 @@ fn corrupt_states_are_refused_and_left_alone() {
         for cmd in [&["up", "--yes"][..], &["preview"], &["destroy", "--yes"], &["state", "verify"]] {
             let mut args = cmd.to_vec();
             args.extend(["--state", &state]);
-            let (code, _, stderr) = run(&root, "stacks/datacenter.yaml", &url, &args);
+            let (code, _, stderr) = run(&root.join("stacks/datacenter"), "dev", &url, &args);
             assert_eq!(code, 1, "{what}: {stderr}");
             assert!(stderr.contains(message), "{what}: {stderr}");
         }

@@ -8,7 +8,7 @@ use crate::output;
 
 /// Runs `import`.
 pub async fn exec(g: &Global, a: ImportArgs) -> Result<i32, CliError> {
-    let c = context::open(g)?;
+    let mut c = context::open(g)?;
     let _lock = c.lock("import")?;
     let mut state = c.s.load_state()?;
     let type_ = c.s.import(&mut state, &a.name, &a.id).await?;

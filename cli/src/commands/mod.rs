@@ -1,18 +1,20 @@
 //! One file per command, each a thin `exec` over engine operations that
 //! returns an exit code or an error; `output` prints.
 
+mod config;
 mod destroy;
 mod drift;
 mod import;
 mod output;
 mod preview;
 mod refresh;
+mod stack;
 mod state;
 mod unlock;
 mod up;
 mod validate;
 
-use crate::args::{Cli, Command, StateCommand};
+use crate::args::{Cli, Command, ConfigCommand, StackCommand, StateCommand};
 use crate::error::CliError;
 
 /// Exit code for success.
@@ -40,6 +42,18 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::State(StateCommand::Show(a)) => state::show(g, a),
         Command::State(StateCommand::Rm(a)) => state::rm(g, a),
         Command::State(StateCommand::Mv(a)) => state::mv(g, a),
+        Command::Stack(StackCommand::Init(a)) => stack::init(g, a),
+        Command::Stack(StackCommand::Select(a)) => stack::select(g, a),
+        Command::Stack(StackCommand::Ls(a)) => stack::ls(g, a),
+        Command::Stack(StackCommand::Rm(a)) => stack::rm(g, a),
+        Command::Stack(StackCommand::Output(a)) => stack::output(g, a),
+        Command::Stack(StackCommand::History(a)) => stack::history(g, a),
+        Command::Stack(StackCommand::Export(a)) => stack::export(g, a),
+        Command::Stack(StackCommand::Import(a)) => stack::import(g, a),
+        Command::Config(ConfigCommand::Set(a)) => config::set(g, a),
+        Command::Config(ConfigCommand::Get(a)) => config::get(g, a),
+        Command::Config(ConfigCommand::Rm(a)) => config::rm(g, a),
+        Command::Config(ConfigCommand::Ls(a)) => config::ls(g, a),
         Command::Graph(a) => validate::graph(g, a).await,
         Command::Schema => validate::schema(),
         Command::Completions(a) => validate::completions(a),

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Runs `output`.
 pub fn exec(g: &Global, a: OutputArgs) -> Result<i32, CliError> {
-    let c = context::open(g)?;
+    let mut c = context::open(g)?;
     let state = c.s.existing_state()?;
     let shown =
         if a.show_secrets { Shown::revealed(state.outputs.clone()) } else { c.s.secrets().outputs(&state.outputs) };

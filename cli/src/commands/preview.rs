@@ -12,6 +12,7 @@ use rinfra_engine::session::PlanRequest;
 /// preview never writes.
 pub async fn exec(g: &Global, a: PreviewArgs) -> Result<i32, CliError> {
     let mut c = context::open(g)?;
+    c.announce_overrides();
     let mut state = c.s.load_state()?;
     let req = PlanRequest { mode: PlanMode::Normal, refresh: a.refresh, persist: false, targets: a.target };
     let prepared = c.s.prepare(&mut state, &req).await?;

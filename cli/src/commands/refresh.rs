@@ -32,6 +32,7 @@ pub async fn exec(g: &Global, a: RefreshArgs) -> Result<i32, CliError> {
         if write {
             ops::apply_refresh(&mut state, &observed, &c.s.registry);
             c.s.save(&mut state)?;
+            c.s.record(&state, "refresh", true, [("refresh".to_string(), changes.len() as u64)].into())?;
         }
         output::json(
             &json!({"version": output::JSON_VERSION, "stack": c.s.stack.name, "changes": shown.get(), "written": write}),
@@ -56,6 +57,7 @@ pub async fn exec(g: &Global, a: RefreshArgs) -> Result<i32, CliError> {
     }
     ops::apply_refresh(&mut state, &observed, &c.s.registry);
     c.s.save(&mut state)?;
+    c.s.record(&state, "refresh", true, [("refresh".to_string(), changes.len() as u64)].into())?;
     let removed = changes.iter().filter(|r| r.status == Status::Deleted).count();
     output::line(&format!(
         "\nRefresh complete! {} updated, {removed} removed from the state.",

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 /// `state verify`: integrity, version, and that it belongs to the stack.
 pub fn verify(g: &Global) -> Result<i32, CliError> {
-    let c = context::open(g)?;
+    let mut c = context::open(g)?;
     let st = c.s.existing_state()?;
     output::line(&format!(
         "{} is valid: stack `{}`, serial {}, lineage {}, {} resources.",
@@ -25,7 +25,7 @@ pub fn verify(g: &Global) -> Result<i32, CliError> {
 
 /// `state list`.
 pub fn list(g: &Global, a: JsonArgs) -> Result<i32, CliError> {
-    let c = context::open(g)?;
+    let mut c = context::open(g)?;
     let state = c.s.existing_state()?;
     if a.json {
         let resources: Vec<Value> = state
@@ -47,7 +47,7 @@ pub fn list(g: &Global, a: JsonArgs) -> Result<i32, CliError> {
 
 /// `state show NAME`, with secrets masked.
 pub fn show(g: &Global, a: StateShowArgs) -> Result<i32, CliError> {
-    let c = context::open(g)?;
+    let mut c = context::open(g)?;
     let state = c.s.existing_state()?;
     let Some(r) = state.resources.get(&a.name) else {
         let known = state.resources.keys().cloned().collect();
@@ -64,7 +64,7 @@ pub fn show(g: &Global, a: StateShowArgs) -> Result<i32, CliError> {
 
 /// `state rm NAME`: forget it, keep it in the cloud.
 pub fn rm(g: &Global, a: StateNameArgs) -> Result<i32, CliError> {
-    let c = context::open(g)?;
+    let mut c = context::open(g)?;
     let _lock = c.lock("state rm")?;
     let mut state = c.s.existing_state()?;
     let (r, dependents) = ops::state_rm(&mut state, &a.name)?;
@@ -73,17 +73,19 @@ pub fn rm(g: &Global, a: StateNameArgs) -> Result<i32, CliError> {
         output::warn(c.color_err, &format!("{} still depend on `{}`", list.join(", "), a.name));
     }
     c.s.save(&mut state)?;
+    c.s.record(&state, "state rm", true, Default::default())?;
     output::line(&format!("Removed `{}` ({} {}) from the state; it still exists in the cloud.", a.name, r.type_, r.id));
     Ok(EXIT_OK)
 }
 
 /// `state mv OLD NEW`: rename without replacing.
 pub fn mv(g: &Global, a: StateMvArgs) -> Result<i32, CliError> {
-    let c = context::open(g)?;
+    let mut c = context::open(g)?;
     let _lock = c.lock("state mv")?;
     let mut state = c.s.existing_state()?;
     ops::state_mv(&mut state, &a.old, &a.new)?;
     c.s.save(&mut state)?;
+    c.s.record(&state, "state mv", true, Default::default())?;
     output::line(&format!("Renamed `{}` to `{}` in the state; nothing in the cloud changed.", a.old, a.new));
     Ok(EXIT_OK)
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 pub async fn exec(g: &Global, a: UpArgs) -> Result<i32, CliError> {
     context::needs_terminal(a.yes, "up")?;
     let mut c = context::open(g)?;
+    c.announce_overrides();
     let events = a.json.then(|| Arc::new(JsonLines::new()));
     let _lock = c.lock("up")?;
     let mut state = c.s.load_state()?;

@@ -591,7 +591,7 @@ fn prepare(
         desired,
         current,
         changed,
-        owner: Ownership::new(state.stack.clone(), step.name.clone()),
+        owner: Ownership::new(state.id().owner(), step.name.clone()),
         pending,
     })
 }

@@ -28,11 +28,13 @@ pub trait Store: Send + Sync {
 pub struct LocalStore {
     /// The state file.
     pub path: PathBuf,
+    /// Encrypts the values derived from secrets, when the stack has any.
+    pub sealer: Option<std::sync::Arc<rinfra_state::crypt::Sealer>>,
 }
 
 impl Store for LocalStore {
     fn save(&self, state: &mut StateFile) -> Result<(), StateError> {
-        rinfra_state::save(&self.path, state)
+        rinfra_state::save_sealed(&self.path, state, self.sealer.as_deref())
     }
 
     fn describe(&self) -> String {
@@ -89,7 +91,7 @@ impl<'a> Journal<'a> {
     pub fn record_created(&mut self, step: &Step, created: Created, inputs: Props) {
         let (protect, retain_on_delete) = self.options(&step.name);
         let new = ResourceState {
-            urn: StateFile::urn(&self.state.stack, &step.type_, &step.name),
+            urn: self.state.urn(&step.type_, &step.name),
             type_: step.type_.clone(),
             id: created.id,
             inputs,

@@ -189,6 +189,44 @@ impl Env {
         cmd
     }
 
+    /// Writes a project's program, `Pulumi.yaml`, replacing `PREFIX`.
+    pub fn project(&self, yaml: &str) -> &Env {
+        std::fs::write(self.dir.path().join("Pulumi.yaml"), yaml.replace("PREFIX", &self.prefix)).expect("write");
+        self
+    }
+
+    /// A command run in the project directory, with the endpoint and test
+    /// credentials but no `-s`: the project and stack are found as a user's
+    /// would be. No passphrase is set unless the test sets one.
+    pub fn in_project(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rinfra"));
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .arg("--endpoint-url")
+            .arg(&self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("NO_COLOR", "1")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_PROFILE")
+            .env_remove("RINFRA_STACK")
+            .env_remove("RINFRA_CONFIG_PASSPHRASE")
+            .env_remove("PULUMI_CONFIG_PASSPHRASE")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `rinfra` in the project directory (see [`Env::in_project`]).
+    pub fn project_rinfra(&self, args: &[&str]) -> Run {
+        Run::from(self.in_project(args).output().expect("run rinfra"))
+    }
+
+    /// Runs `rinfra` in the project directory with a passphrase set.
+    pub fn project_rinfra_with(&self, pass: &str, args: &[&str]) -> Run {
+        Run::from(self.in_project(args).env("RINFRA_CONFIG_PASSPHRASE", pass).output().expect("run rinfra"))
+    }
+
     /// Runs `rinfra` with the stack, the endpoint and test credentials.
     pub fn rinfra(&self, args: &[&str]) -> Run {
         Run::from(self.command(args).output().expect("run rinfra"))

@@ -1,0 +1,205 @@
+//! Projects with several stacks, their config files and secrets, end to
+//! end against LocalStack.
+
+use crate::support::{Cloud, Env, SEED};
+
+const NO_CHANGES: &str = "No changes. Your infrastructure matches the configuration.";
+
+/// The seed as a project whose names come from per-stack config, with a
+/// secret that reaches the alarm's description and an output.
+const PROJECT: &str = r#"name: proj
+runtime: yaml
+config:
+  prefix:
+    type: String
+  token:
+    type: String
+    secret: true
+    default: no-token-set
+resources:
+  stream:
+    type: aws:kinesis:Stream
+    properties:
+      name: ${prefix}-kinesis-stream
+      shardCount: 1
+  alarm:
+    type: aws:cloudwatch:MetricAlarm
+    properties:
+      name: ${prefix}-kinesis-alarm
+      comparisonOperator: GreaterThanThreshold
+      evaluationPeriods: 1
+      metricName: WriteProvisionedThroughputExceeded
+      namespace: AWS/Kinesis
+      period: 60
+      statistic: Sum
+      threshold: 1
+      alarmDescription: "paged with ${token}"
+      dimensions:
+        StreamName: ${stream.name}
+outputs:
+  streamName: ${stream.name}
+  description: ${alarm.alarmDescription}
+"#;
+
+const PASS: &str = "correct horse";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_stacks_of_one_project_coexist_and_are_destroyed_apart() {
+    let env = Env::new("stacks");
+    env.project(PROJECT);
+    let cloud = Cloud::new().await;
+    let (dev, prod) = (env.name("dev"), env.name("prod"));
+    let run = |args: &[&str]| env.project_rinfra_with(PASS, args);
+
+    run(&["stack", "init", "dev"]).expect_code(0);
+    run(&["config", "set", "prefix", &dev]).expect_code(0);
+    run(&["stack", "init", "prod"]).expect_code(0);
+    run(&["config", "set", "proj:prefix", &prod]).expect_code(0);
+    let file = std::fs::read_to_string(env.dir.path().join("Pulumi.dev.yaml")).unwrap();
+    assert!(file.contains(&format!("proj:prefix: {dev}")), "{file}");
+
+    // `prod` is selected: the last one created.
+    let up = run(&["up", "--yes"]).expect_code(0);
+    assert!(up.stdout.contains("2 created"), "{}", up.stdout);
+    run(&["up", "-s", "dev", "--yes"]).expect_code(0);
+    assert!(cloud.stream(&format!("{dev}-kinesis-stream")).await.is_some());
+    assert!(cloud.stream(&format!("{prod}-kinesis-stream")).await.is_some());
+
+    // Each stack remembers its own config: no `-c`, no changes.
+    assert_eq!(run(&["preview", "-s", "dev"]).expect_code(0).stdout.trim(), NO_CHANGES);
+    assert_eq!(run(&["preview", "-s", "prod"]).expect_code(0).stdout.trim(), NO_CHANGES);
+
+    // `-c` overrides for one run, says so, and saves nothing.
+    let over = run(&["preview", "-s", "dev", "-c", "prefix=elsewhere"]).expect_code(0);
+    assert!(over.stderr.contains("--config overrides `prefix` for this run only"), "{}", over.stderr);
+    assert!(over.stdout.contains("must be replaced"), "{}", over.stdout);
+    assert_eq!(std::fs::read_to_string(env.dir.path().join("Pulumi.dev.yaml")).unwrap(), file);
+
+    let ls = run(&["stack", "ls", "--json"]).expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&ls.stdout).unwrap();
+    assert_eq!(v["project"], "proj");
+    assert_eq!(v["stacks"][0]["name"], "dev");
+    assert_eq!(v["stacks"][0]["resourceCount"], 2);
+    assert_eq!(v["stacks"][1]["current"], true);
+    let text = run(&["stack", "ls"]).expect_code(0).stdout;
+    assert!(text.lines().any(|l| l.starts_with("prod*")), "{text}");
+
+    let out = run(&["stack", "output", "-s", "prod", "--json"]).expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["streamName"], format!("{prod}-kinesis-stream"));
+    let history = run(&["stack", "history", "-s", "prod", "--json"]).expect_code(0);
+    let h: serde_json::Value = serde_json::from_str(&history.stdout).unwrap();
+    assert_eq!(h["updates"][0]["command"], "up");
+    assert_eq!(h["updates"][0]["summary"]["create"], 2);
+
+    // The states are apart, each naming its project and stack.
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.dir.path().join(".rinfra/dev.json")).unwrap()).unwrap();
+    assert_eq!((state["project"].as_str(), state["stack"].as_str()), (Some("proj"), Some("dev")));
+    assert_eq!(state["resources"]["stream"]["urn"], "urn:rinfra:dev::proj::aws:kinesis:Stream::stream");
+
+    // Drift across every stack: one report and one history line each.
+    cloud.raise_retention(&format!("{prod}-kinesis-stream"), 48).await;
+    let drift = run(&["drift", "--all-stacks", "--every", "1s", "--max-runs", "1", "--json"]).expect_code(2);
+    let reports: Vec<serde_json::Value> = drift.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let statuses: Vec<(&str, &str)> =
+        reports.iter().map(|r| (r["stack"].as_str().unwrap(), r["status"].as_str().unwrap())).collect();
+    assert_eq!(statuses, [("proj/dev", "in-sync"), ("proj/prod", "drifted")], "{}", drift.stdout);
+    for stack in ["dev", "prod"] {
+        let h = std::fs::read_to_string(env.dir.path().join(format!(".rinfra/{stack}.drift.jsonl"))).unwrap();
+        assert_eq!(h.lines().count(), 1, "{stack}: {h}");
+    }
+    run(&["up", "-s", "prod", "--yes"]).expect_code(0);
+
+    // A stack with resources is not removed without --force.
+    let refused = run(&["stack", "rm", "dev", "--yes"]).expect_code(1);
+    assert!(refused.stderr.contains("still has 2 resources"), "{}", refused.stderr);
+
+    run(&["destroy", "-s", "dev", "--yes"]).expect_code(0);
+    assert!(cloud.stream(&format!("{dev}-kinesis-stream")).await.is_none());
+    assert!(cloud.stream(&format!("{prod}-kinesis-stream")).await.is_some(), "prod is untouched");
+    assert_eq!(run(&["preview", "-s", "prod"]).expect_code(0).stdout.trim(), NO_CHANGES);
+    run(&["stack", "rm", "dev", "--yes"]).expect_code(0);
+    assert!(!env.dir.path().join("Pulumi.dev.yaml").exists());
+    let unknown = run(&["preview", "-s", "dev"]).expect_code(1);
+    assert!(unknown.stderr.contains("has no stack `dev` (it has: prod); create it with `rinfra stack init dev`"));
+
+    run(&["destroy", "--yes"]).expect_code(0);
+    assert!(cloud.stream(&format!("{prod}-kinesis-stream")).await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_stay_encrypted_in_the_stack_file_and_the_state() {
+    let env = Env::new("secret");
+    env.project(PROJECT);
+    let cloud = Cloud::new().await;
+    let secret = format!("tok-{}", env.prefix);
+    let run = |args: &[&str]| env.project_rinfra_with(PASS, args);
+
+    run(&["stack", "init", "dev"]).expect_code(0);
+    run(&["config", "set", "prefix", &env.prefix]).expect_code(0);
+    // Without a passphrase a secret cannot be stored.
+    let nopass = env.project_rinfra(&["config", "set", "--secret", "token", &secret]).expect_code(1);
+    assert!(nopass.stderr.contains("needs a passphrase"), "{}", nopass.stderr);
+    run(&["config", "set", "--secret", "token", &secret]).expect_code(0);
+    let file = std::fs::read_to_string(env.dir.path().join("Pulumi.dev.yaml")).unwrap();
+    assert!(file.starts_with("encryptionsalt: v1:") && file.contains("secure: v1:"), "{file}");
+    assert!(!file.contains(&secret), "{file}");
+    assert_eq!(run(&["config", "get", "token"]).expect_code(0).stdout.trim(), "[secret]");
+    assert_eq!(run(&["config", "get", "token", "--show-secrets"]).expect_code(0).stdout.trim(), secret);
+
+    let up = run(&["up", "--yes"]).expect_code(0);
+    assert!(!up.stdout.contains(&secret), "{}", up.stdout);
+    let alarm = cloud.alarm(&format!("{}-kinesis-alarm", env.prefix)).await.unwrap();
+    assert_eq!(alarm.alarm_description(), Some(format!("paged with {secret}").as_str()), "the cloud gets the value");
+
+    // The state holds ciphertext for every value derived from the secret.
+    let state = std::fs::read_to_string(env.dir.path().join(".rinfra/dev.json")).unwrap();
+    assert!(!state.contains(&secret), "{state}");
+    assert!(state.contains("\"ciphertext\": \"v1:"), "{state}");
+    assert!(!std::fs::read_to_string(env.dir.path().join(".rinfra/dev.json.bak")).unwrap().contains(&secret));
+
+    assert_eq!(run(&["output", "description"]).expect_code(0).stdout.trim(), "paged with [secret]");
+    let shown = run(&["output", "description", "--show-secrets"]).expect_code(0);
+    assert_eq!(shown.stdout.trim(), format!("paged with {secret}"));
+    assert_eq!(run(&["preview"]).expect_code(0).stdout.trim(), NO_CHANGES);
+    // Pulumi's variable works too.
+    let pulumi = env.in_project(&["preview"]).env("PULUMI_CONFIG_PASSPHRASE", PASS).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&pulumi.stdout).trim(), NO_CHANGES);
+
+    // A wrong or missing passphrase stops before any API call.
+    for (pass, message) in [(Some("wrong"), "incorrect passphrase"), (None, "no passphrase is set")] {
+        let mut cmd = env.in_project(&["up", "--yes", "--stats"]);
+        if let Some(p) = pass {
+            cmd.env("RINFRA_CONFIG_PASSPHRASE", p);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+        assert!(stderr.contains("nothing was sent to the cloud"), "{stderr}");
+    }
+    run(&["destroy", "--yes"]).expect_code(0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_single_file_state_moves_into_the_first_stack_of_the_project() {
+    let env = Env::new("migrate");
+    env.stack(SEED);
+    let cloud = Cloud::new().await;
+    env.rinfra(&["up", "--yes"]).expect_code(0);
+    assert!(env.dir.path().join(".rinfra/seed.json").exists());
+
+    // The same program becomes a project with a `dev` stack.
+    env.project(SEED);
+    std::fs::write(env.dir.path().join("Pulumi.dev.yaml"), "config: {}\n").unwrap();
+    let p = env.project_rinfra(&["preview", "-s", "dev"]).expect_code(0);
+    assert_eq!(p.stdout.trim(), NO_CHANGES, "{}", p.stderr);
+    assert!(p.stderr.contains("moved the state of `seed/dev` from"), "{}", p.stderr);
+    assert!(!env.dir.path().join(".rinfra/seed.json").exists(), "never two live copies");
+    assert!(env.dir.path().join(".rinfra/seed.json.migrated").exists());
+    let again = env.project_rinfra(&["preview", "-s", "dev"]).expect_code(0);
+    assert!(!again.stderr.contains("moved"), "moved once: {}", again.stderr);
+    env.project_rinfra(&["destroy", "-s", "dev", "--yes"]).expect_code(0);
+    assert!(cloud.stream(&env.name("kinesis-stream")).await.is_none());
+}
