@@ -34,6 +34,10 @@ pub struct Global {
     /// The project directory [default: the nearest directory above with a Pulumi.yaml].
     #[arg(short = 'C', long = "cwd", env = "RINFRA_CWD", global = true, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
+    /// Where states live: s3://BUCKET[/PREFIX] [default: PULUMI_BACKEND_URL, the project's
+    /// `backend.url`, or local files].
+    #[arg(long, env = "RINFRA_BACKEND_URL", global = true, value_name = "URL")]
+    pub backend: Option<String>,
     /// The state file [default: <project>/.rinfra/<stack>.json; .rinfra/<name>.json for a single file].
     #[arg(long, env = "RINFRA_STATE", global = true, value_name = "PATH")]
     pub state: Option<PathBuf>,
@@ -381,14 +385,15 @@ pub struct StackRmArgs {
     /// Go ahead without asking.
     #[arg(short = 'y', long)]
     pub yes: bool,
-    /// Keep the stack's config file.
-    #[arg(long)]
-    pub preserve_config: bool,
 }
 
 /// Arguments of `stack export`.
 #[derive(Debug, Args)]
 pub struct StackExportArgs {
+    /// Export a stored version (with a versioned S3 bucket): its number in
+    /// `stack history` (1 is the oldest) or its version id.
+    #[arg(long, value_name = "N")]
+    pub version: Option<String>,
     /// Write to this file instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,

@@ -5,10 +5,13 @@ use crate::args::Global;
 use crate::error::CliError;
 use crate::output::use_color;
 use rinfra_engine::project::{Project, ProjectError, Target};
-use rinfra_engine::session::Session;
+use rinfra_engine::session::{Session, StateLocation};
+use rinfra_resources::s3_backend::S3Backend;
 use rinfra_resources::{Aws, AwsSettings};
+use rinfra_state::backend::{Backend, Lease, LocalBackend};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// One command's session, with how to show things.
@@ -73,6 +76,51 @@ pub fn project(g: &Global) -> Result<Project, CliError> {
     Ok(found.ok_or_else(|| rinfra_engine::Error::from(ProjectError::NoProject(here)))?)
 }
 
+/// The backend URL: `--backend` (or RINFRA_BACKEND_URL), then
+/// PULUMI_BACKEND_URL, then the project's `backend.url`.
+fn backend_url(g: &Global, project: Option<&Project>) -> Option<String> {
+    g.backend
+        .clone()
+        .or_else(|| std::env::var("PULUMI_BACKEND_URL").ok().filter(|u| !u.is_empty()))
+        .or_else(|| project.and_then(|p| p.backend_url.clone()))
+}
+
+/// Where the state of `target` lives, and the S3 backend to connect when
+/// it is in a bucket. A bad URL is refused here, before anything runs.
+fn location(g: &Global, target: &Target) -> Result<(StateLocation, Option<Arc<S3Backend>>), CliError> {
+    if let Some(p) = &g.state {
+        return Ok((StateLocation::File(p.clone()), None));
+    }
+    let project = match target {
+        Target::Stack { project, .. } => Some(project),
+        Target::File(_) => None,
+    };
+    let Some(url) = backend_url(g, project) else { return Ok((StateLocation::Default, None)) };
+    let recovery = project.map_or_else(|| PathBuf::from(".rinfra"), Project::state_dir).join("recovery");
+    let b = Arc::new(S3Backend::parse(&url, recovery).map_err(|message| CliError::Flag {
+        flag: "--backend",
+        value: url.clone(),
+        message,
+    })?);
+    Ok((StateLocation::Remote(b.clone()), Some(b)))
+}
+
+/// The backend of `project`'s stacks, for commands that open no program
+/// (`stack ls`, `init`, `rm`).
+pub fn backend_for(g: &Global, project: &Project) -> Result<Arc<dyn Backend>, CliError> {
+    if let Some(p) = &g.state {
+        return Ok(Arc::new(LocalBackend::file(p.clone())));
+    }
+    let target = Target::Stack { project: project.clone(), stack: String::new() };
+    match location(g, &target)? {
+        (StateLocation::Remote(b), Some(s3)) => {
+            s3.connect(Aws::new(aws_settings(g)?));
+            Ok(b)
+        }
+        _ => Ok(Arc::new(LocalBackend::dir(project.state_dir()))),
+    }
+}
+
 /// Checks the stack and flags; nothing touches the cloud.
 pub fn open(g: &Global) -> Result<Ctx, CliError> {
     open_target(g, &target(g)?)
@@ -91,8 +139,9 @@ pub fn open_target(g: &Global, target: &Target) -> Result<Ctx, CliError> {
             ),
         );
     }
+    let (location, s3) = location(g, target)?;
     let mut aws = None;
-    let mut s = Session::open(target, &overrides, g.state.clone(), |providers| {
+    let mut s = Session::open(target, &overrides, location, |providers| {
         // The stack's `aws:region` and `aws:profile` apply unless a flag
         // names them; the environment comes after both, as in Pulumi.
         if settings.region.is_none() {
@@ -102,6 +151,9 @@ pub fn open_target(g: &Global, target: &Target) -> Result<Ctx, CliError> {
             settings.profile = providers.get("aws:profile").cloned();
         }
         let a = Aws::new(settings);
+        if let Some(b) = &s3 {
+            b.connect(a.clone());
+        }
         aws = Some(a.clone());
         rinfra_resources::registry(a)
     })?;
@@ -110,13 +162,10 @@ pub fn open_target(g: &Global, target: &Target) -> Result<Ctx, CliError> {
         value: String::new(),
         message: "the providers were not built".into(),
     })?;
-    if let Some((from, to)) = &s.migrated {
+    if let Some(from) = &s.legacy {
         crate::output::note(&format!(
-            "moved the state of `{}` from {} to {}, the state of stack `{}`; the old file is kept as {}.migrated",
+            "stack `{}` has no state yet; {} holds this program's state from before projects, and is read in its place. The next command that writes (such as `up`) moves it into the stack",
             s.stack.name,
-            from.display(),
-            to.display(),
-            s.id.stack,
             from.display()
         ));
     }
@@ -153,16 +202,29 @@ impl Ctx {
         }
     }
 
-    /// Takes the state lock and tells the signal handler about it.
-    pub fn lock(&self, command: &str) -> Result<Held, CliError> {
-        let lock = self.s.lock(command)?;
-        crate::signals::holding(Some(rinfra_state::StateLock::path_for(&self.s.state_path)));
-        Ok(Held(lock))
+    /// Takes the state lock, tells the signal handler about it, and readies
+    /// the session to write (its key, and a move of a state from before
+    /// projects), before anything reaches the cloud.
+    pub fn lock(&mut self, command: &str) -> Result<Held, CliError> {
+        let lease = self.s.lock(command)?;
+        crate::signals::holding(Some(lease.releaser()));
+        let held = Held(lease);
+        self.s.prepare_write()?;
+        if let Some((from, to)) = &self.s.migrated {
+            crate::output::note(&format!(
+                "moved the state of `{}` from {} to {}; the old file is kept as {}.migrated",
+                self.s.stack.name,
+                from.display(),
+                to,
+                from.display()
+            ));
+        }
+        Ok(held)
     }
 }
 
 /// A held lock; releasing it also tells the signal handler.
-pub struct Held(#[allow(dead_code)] rinfra_state::StateLock);
+pub struct Held(#[allow(dead_code)] Box<dyn Lease>);
 
 impl Drop for Held {
     fn drop(&mut self) {

@@ -6,7 +6,6 @@
 //! removes the state lock it holds and exits with 130, so no command leaves
 //! its lock behind when it is interrupted.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use tokio::sync::Notify;
@@ -17,13 +16,14 @@ pub static STOP: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBoo
 pub static WAKE: LazyLock<Notify> = LazyLock::new(Notify::new);
 /// Whether the current phase winds down by itself.
 static GRACEFUL: AtomicBool = AtomicBool::new(false);
-/// The lock file this process holds, if any.
-static LOCK: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// Releases the lock this process holds, if any.
+type Releaser = Box<dyn Fn() + Send + Sync>;
+static LOCK: Mutex<Option<Releaser>> = Mutex::new(None);
 
-/// Records the lock file held, so an interrupt can remove it.
-pub fn holding(lock_file: Option<PathBuf>) {
+/// Records how to release the lock held, so an interrupt can release it.
+pub fn holding(release: Option<Releaser>) {
     if let Ok(mut l) = LOCK.lock() {
-        *l = lock_file;
+        *l = release;
     }
 }
 
@@ -35,8 +35,8 @@ pub fn graceful(on: bool) -> bool {
 
 fn exit_now() -> ! {
     if let Ok(l) = LOCK.lock() {
-        if let Some(p) = l.as_ref() {
-            let _ = std::fs::remove_file(p);
+        if let Some(release) = l.as_ref() {
+            release();
         }
     }
     crate::output::note("interrupted");

@@ -36,9 +36,11 @@ pub fn passphrase() -> Result<Option<String>, String> {
         }
     }
     for var in PASSPHRASE_FILE_VARS {
-        if let Ok(path) = std::env::var(var) {
+        // An empty variable is unset, as Pulumi reads it.
+        if let Some(path) = std::env::var(var).ok().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()) {
             let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {var}={path}: {e}"))?;
-            return Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()));
+            // Pulumi trims surrounding whitespace from a passphrase file.
+            return Ok(Some(text.trim().to_string()));
         }
     }
     Ok(None)
@@ -101,14 +103,17 @@ impl StackConfig {
     }
 
     fn parse(path: &Path, bytes: &[u8]) -> Result<StackConfig, ConfigProblem> {
-        let root = parse_bytes(bytes).map_err(|d| ConfigProblem(vec![d]))?;
         let mut out = StackConfig {
             path: path.to_path_buf(),
             source_text: String::from_utf8_lossy(bytes).into_owned(),
             ..StackConfig::default()
         };
-        let mut diags = Vec::new();
         // An empty file is an empty config, as Pulumi reads it.
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(out);
+        }
+        let root = parse_bytes(bytes).map_err(|d| ConfigProblem(vec![d]))?;
+        let mut diags = Vec::new();
         if matches!(root.kind, Kind::Null) {
             return Ok(out);
         }
@@ -143,6 +148,11 @@ impl StackConfig {
                     _ => diags
                         .push(Diagnostic::new("`encryptionsalt` must be a string").at(v.span, "expected v1:SALT:…")),
                 },
+                "environment" => diags.push(
+                    Diagnostic::new("`environment` (Pulumi ESC environments) is not supported by rinfra")
+                        .at(k.span, "not supported")
+                        .with_hint("set the values with `rinfra config set` instead"),
+                ),
                 "secretsprovider" | "encryptedkey" => match &v.kind {
                     Kind::Str(s) if k.text == "secretsprovider" && s != "passphrase" && !s.is_empty() => diags.push(
                         Diagnostic::new(format!("secrets provider `{s}` is not supported"))
@@ -369,6 +379,15 @@ impl Editor {
     }
 
     fn find(&self, key: &str) -> Result<(String, &Entry), ConfigError> {
+        // A key the file holds can be read and removed even when the
+        // program no longer declares it.
+        if let Some(e) = self.file.entries.get(key) {
+            return Ok((key.to_string(), e));
+        }
+        let namespaced = format!("{}:{key}", self.namespace);
+        if let Some(e) = self.file.entries.get(&namespaced) {
+            return Ok((namespaced, e));
+        }
         let full = self.full_key(key)?;
         // A bare key written by hand is the project's too.
         let bare = full.strip_prefix(&format!("{}:", self.namespace)).unwrap_or(&full).to_string();
@@ -390,6 +409,9 @@ impl Editor {
                 return Err(ConfigError::BadValue { key: full, ty, value: value.to_string() });
             }
         }
+        // A value the program declares secret is stored encrypted, with or
+        // without `--secret`: it must never sit in the file in clear.
+        let secret = secret || self.decls.get(&bare).is_some_and(|d| d.secret);
         let stored = if secret {
             let c = self.crypter_for_write()?;
             Stored::Secure(c.encrypt(value).map_err(|source| ConfigError::Decrypt { key: full.clone(), source })?)

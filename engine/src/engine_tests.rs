@@ -1,7 +1,7 @@
 //! Unit tests of planning and applying, against the in-memory cloud.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use crate::apply::LocalStore;
+use crate::apply::BackendStore;
 use crate::apply::{self, ApplyOptions, Quiet};
 use crate::memory::{self, Cloud};
 use crate::ops;
@@ -69,7 +69,11 @@ impl World {
         let p = self.plan(yaml).await;
         let s = self.stack(yaml);
         let path = self.dir.path().join("state.json");
-        let store = LocalStore { path: path.clone(), sealer: None };
+        let store = BackendStore {
+            backend: std::sync::Arc::new(rinfra_state::backend::LocalBackend::file(path.clone())),
+            id: rinfra_state::StackId::single("demo"),
+            sealer: None,
+        };
         let report = apply::apply(&p, Some(&s), &mut self.state, &store, &self.registry, &options, Arc::new(Quiet))
             .await
             .unwrap();

@@ -38,8 +38,8 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     /// The command needs a state, and there is none.
-    #[error("there is no state at {}: the stack was never deployed; run `rinfra up` first", .0.display())]
-    NoState(PathBuf),
+    #[error("there is no state at {0}: the stack was never deployed; run `rinfra up` first")]
+    NoState(String),
     /// The state has no resource of that name.
     #[error("the state has no resource `{name}`{}", list(.known))]
     NoSuchResource {
@@ -90,6 +90,17 @@ pub enum SecretsError {
     PassphraseFile {
         /// What went wrong.
         message: String,
+    },
+    /// The stack file has no salt to derive the key from.
+    #[error(
+        "stack `{stack}` holds encrypted values, but {} has no `encryptionsalt:`; restore that line from version control",
+        .path.display()
+    )]
+    NoSalt {
+        /// The stack.
+        stack: String,
+        /// Its config file.
+        path: PathBuf,
     },
     /// A single-file program has no config file to keep a key in.
     #[error(

@@ -7,6 +7,7 @@
 //! by path (`-s stacks/old.yaml`) is still one stack, as before projects.
 
 use crate::yaml::{Kind, parse_bytes};
+use rinfra_state::backend::{Backend, LocalBackend};
 use rinfra_state::{StackId, StateFile};
 use std::path::{Path, PathBuf};
 
@@ -77,6 +78,9 @@ pub enum ProjectError {
     /// `-s` names a path that does not exist.
     #[error("no stack file {}", .0.display())]
     NoFile(PathBuf),
+    /// The backend could not be asked.
+    #[error(transparent)]
+    Backend(#[from] rinfra_state::StateError),
     /// `-s` names a project file or directory rather than a stack.
     #[error("{} is a project; pass `-C {}` and name a stack with `-s NAME`", .0.display(), .1.display())]
     ProjectNotStack(PathBuf, PathBuf),
@@ -95,6 +99,8 @@ pub struct Project {
     pub file: PathBuf,
     /// The program's `name:`.
     pub name: String,
+    /// The program's `backend: url:`, where its states live.
+    pub backend_url: Option<String>,
 }
 
 /// What a command runs on.
@@ -129,18 +135,23 @@ impl Project {
             .find(|p| p.is_file())
             .ok_or_else(|| ProjectError::NotAProject(dir.to_path_buf()))?;
         let bytes = std::fs::read(&file).map_err(|source| ProjectError::Io { path: file.clone(), source })?;
-        // Only the name is read here; the whole program is checked, with
-        // located errors, when a command loads it.
-        let name = parse_bytes(&bytes)
-            .ok()
-            .and_then(|root| {
-                root.as_map()?.iter().find(|(k, _)| k.text == "name").and_then(|(_, v)| match &v.kind {
-                    Kind::Str(s) if !s.is_empty() => Some(s.clone()),
-                    _ => None,
-                })
-            })
-            .ok_or_else(|| ProjectError::NoName(file.clone()))?;
-        Ok(Project { dir: dir.to_path_buf(), file, name })
+        // Only the name and the backend are read here; the whole program is
+        // checked, with located errors, when a command loads it.
+        let root = parse_bytes(&bytes).ok();
+        let top = root.as_ref().and_then(|r| r.as_map());
+        let get = |key: &str| top.and_then(|m| m.iter().find(|(k, _)| k.text == key)).map(|(_, v)| v);
+        let name = match get("name").map(|v| &v.kind) {
+            Some(Kind::Str(s)) if !s.is_empty() => s.clone(),
+            _ => return Err(ProjectError::NoName(file.clone())),
+        };
+        let backend_url = get("backend")
+            .and_then(|b| b.as_map())
+            .and_then(|m| m.iter().find(|(k, _)| k.text == "url"))
+            .and_then(|(_, v)| match &v.kind {
+                Kind::Str(s) if !s.is_empty() => Some(s.clone()),
+                _ => None,
+            });
+        Ok(Project { dir: dir.to_path_buf(), file, name, backend_url })
     }
 
     /// The project in `start` or the nearest directory above it. When
@@ -172,9 +183,11 @@ impl Project {
         self.state_dir().join(format!("{stack}.json"))
     }
 
-    /// The config file of `stack`.
+    /// The config file of `stack`: `Pulumi.<stack>.yaml` beside the
+    /// program, with the program file's extension, as Pulumi names it.
     pub fn config_path(&self, stack: &str) -> PathBuf {
-        self.dir.join(format!("Pulumi.{stack}.yaml"))
+        let ext = self.file.extension().and_then(|e| e.to_str()).unwrap_or("yaml");
+        self.dir.join(format!("Pulumi.{stack}.{ext}"))
     }
 
     /// The id of `stack` in this project.
@@ -202,99 +215,50 @@ impl Project {
         }
     }
 
-    /// Whether `stack` exists: it has a state, or a config file.
-    pub fn exists(&self, stack: &str) -> bool {
-        self.state_path(stack).is_file() || self.config_path(stack).is_file()
+    /// Whether `stack` exists: it has a state in `backend`, or a config file.
+    pub fn exists(&self, stack: &str, backend: &dyn Backend) -> Result<bool, ProjectError> {
+        Ok(self.config_path(stack).is_file() || backend.exists(&self.id(stack))?)
     }
 
-    /// The project's stacks, sorted: those with a state here and those
-    /// with a config file.
-    pub fn stacks(&self) -> Vec<String> {
-        let mut out = std::collections::BTreeSet::new();
+    /// The project's stacks, sorted: those with a state in `backend` and
+    /// those with a config file.
+    pub fn stacks(&self, backend: &dyn Backend) -> Result<Vec<String>, ProjectError> {
+        let mut out: std::collections::BTreeSet<String> = backend.stacks(&self.name)?.into_iter().collect();
+        let ext = self.file.extension().and_then(|e| e.to_str()).unwrap_or("yaml");
         if let Ok(entries) = std::fs::read_dir(self.dir_path()) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if let Some(stack) = name.strip_prefix("Pulumi.").and_then(|n| n.strip_suffix(".yaml")) {
-                    if check_stack_name(stack).is_ok() {
-                        out.insert(stack.to_string());
-                    }
-                }
-            }
-        }
-        if let Ok(entries) = std::fs::read_dir(self.state_dir()) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let Some(stack) = name.strip_suffix(".json") else { continue };
-                // Only states of this project count: a state moved in from
-                // elsewhere, or a leftover of a single-file program, is not
-                // one of its stacks.
-                let ours = rinfra_state::verify(&e.path()).is_ok_and(|s| s.project.as_deref() == Some(&self.name));
-                if check_stack_name(stack).is_ok() && ours {
+                let stack = name.strip_prefix("Pulumi.").and_then(|n| n.strip_suffix(&format!(".{ext}")));
+                if let Some(stack) = stack.filter(|s| check_stack_name(s).is_ok()) {
                     out.insert(stack.to_string());
                 }
             }
         }
-        out.into_iter().collect()
+        Ok(out.into_iter().collect())
     }
 
-    /// The stack named `stack`, which must exist.
-    pub fn existing(&self, stack: &str) -> Result<(), ProjectError> {
+    /// Checks that `stack` exists.
+    pub fn existing(&self, stack: &str, backend: &dyn Backend) -> Result<(), ProjectError> {
         check_stack_name(stack)?;
-        if self.exists(stack) {
+        if self.exists(stack, backend)? {
             return Ok(());
         }
-        Err(ProjectError::UnknownStack { project: self.name.clone(), stack: stack.to_string(), stacks: self.stacks() })
+        Err(ProjectError::UnknownStack {
+            project: self.name.clone(),
+            stack: stack.to_string(),
+            stacks: self.stacks(backend)?,
+        })
     }
 
     /// A state written for this program before it was a project: the
     /// single-file state `.rinfra/<project>.json`, in the current directory
     /// or the project's, that names the program and no project.
-    pub fn legacy_state(&self, cwd: &Path) -> Option<PathBuf> {
+    pub fn legacy_state(&self) -> Option<PathBuf> {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         let file = format!("{}.json", self.name);
         [cwd.join(STATE_DIR).join(&file), self.state_dir().join(&file)]
             .into_iter()
             .find(|p| rinfra_state::verify(p).is_ok_and(|s: StateFile| s.project.is_none() && s.stack == self.name))
-    }
-}
-
-impl Project {
-    /// Moves a state written before the program was a project into stack
-    /// `stack`, when that stack has no state of its own yet. Returns the
-    /// old and new paths when it moved one.
-    pub fn adopt_legacy(&self, stack: &str) -> Result<Option<(PathBuf, PathBuf)>, rinfra_state::StateError> {
-        let here = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        let to = self.state_path(stack);
-        let Some(from) = self.legacy_state(&here) else { return Ok(None) };
-        let same = from.canonicalize().ok() == to.canonicalize().ok();
-        if (to.exists() && !same) || rinfra_state::StateLock::path_for(&from).exists() {
-            // The stack has its own state, or someone is using the old one
-            // under its old name: leave both alone.
-            return Ok(None);
-        }
-        let mut state = rinfra_state::verify(&from)?;
-        state.project = Some(self.name.clone());
-        state.stack = stack.to_string();
-        let names: Vec<(String, String)> = state.resources.iter().map(|(n, r)| (n.clone(), r.type_.clone())).collect();
-        for (name, type_) in names {
-            let urn = state.urn(&type_, &name);
-            if let Some(r) = state.resources.get_mut(&name) {
-                r.urn = urn;
-            }
-        }
-        // Written at the new path first, then the old one is renamed away,
-        // so a crash in between leaves two copies rather than none; the old
-        // one is kept under a name no command reads.
-        rinfra_state::save(&to, &mut state)?;
-        if !same {
-            let mut kept = from.as_os_str().to_owned();
-            kept.push(".migrated");
-            std::fs::rename(&from, PathBuf::from(kept)).map_err(|source| rinfra_state::StateError::Io {
-                action: "move",
-                path: from.clone(),
-                source,
-            })?;
-        }
-        Ok(Some((from, to)))
     }
 }
 
@@ -313,7 +277,9 @@ pub fn resolve(stack: Option<&str>, cwd: Option<&Path>) -> Result<Target, Projec
     let Some(value) = stack else {
         let p = project()?.ok_or_else(|| ProjectError::NoProject(here.clone()))?;
         let Some(selected) = p.selected() else {
-            return Err(ProjectError::NoneSelected { project: p.name.clone(), stacks: p.stacks() });
+            // The local listing: naming no stack must not reach a backend.
+            let stacks = p.stacks(&LocalBackend::dir(p.state_dir())).unwrap_or_default();
+            return Err(ProjectError::NoneSelected { project: p.name.clone(), stacks });
         };
         return Ok(Target::Stack { project: p, stack: selected });
     };
@@ -331,7 +297,8 @@ pub fn resolve(stack: Option<&str>, cwd: Option<&Path>) -> Result<Target, Projec
             // A bare name that is a file here: the file, unless the project
             // around also has a stack of that name.
             if let Ok(Some(p)) = project() {
-                if check_stack_name(value).is_ok() && p.exists(value) {
+                let local = LocalBackend::dir(p.state_dir());
+                if check_stack_name(value).is_ok() && p.exists(value, &local).unwrap_or(false) {
                     return Err(ProjectError::Ambiguous(value.to_string(), p.name));
                 }
             }
@@ -366,9 +333,10 @@ mod tests {
         std::fs::create_dir_all(&sub).unwrap();
         let p = Project::find(&sub).unwrap().unwrap();
         assert_eq!(p.name, "demo");
-        assert_eq!(p.stacks(), vec!["dev".to_string()]);
-        assert!(p.existing("dev").is_ok());
-        assert!(matches!(p.existing("prod"), Err(ProjectError::UnknownStack { .. })));
+        let local = LocalBackend::dir(p.state_dir());
+        assert_eq!(p.stacks(&local).unwrap(), vec!["dev".to_string()]);
+        assert!(p.existing("dev", &local).is_ok());
+        assert!(matches!(p.existing("prod", &local), Err(ProjectError::UnknownStack { .. })));
         p.select("dev").unwrap();
         assert_eq!(p.selected().as_deref(), Some("dev"));
     }

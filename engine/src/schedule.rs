@@ -25,9 +25,10 @@ pub async fn check_once(s: &mut Session) -> Report {
     }
 }
 
-/// Where `--every` appends its reports by default: beside the state.
-pub fn default_history(state_path: &Path) -> PathBuf {
-    state_path.with_extension("drift.jsonl")
+/// Where `--every` appends its reports by default: `<dir>/<stack>.drift.jsonl`,
+/// in the stack's local directory (beside a local state).
+pub fn default_history(dir: &Path, stack: &str) -> PathBuf {
+    dir.join(format!("{stack}.drift.jsonl"))
 }
 
 /// Appends one report as a JSON line, creating the file with mode 0600.

@@ -2,7 +2,7 @@
 //! providers, with the operations commands are made of. Commands in the
 //! command line are thin sequences of these calls and print their results.
 
-use crate::apply::{self, ApplyOptions, LocalStore, Observer, Report};
+use crate::apply::{self, ApplyOptions, BackendStore, Observer, Report};
 use crate::config::{self, StackConfig, Stored};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::error::{Error, SecretsError};
@@ -12,10 +12,11 @@ use crate::project::{Project, Target};
 use crate::render::Secrets;
 use crate::stack::{ConfigInputs, Origin, Stack, Supplied};
 use rinfra_provider::Registry;
+use rinfra_state::backend::{Backend, Lease, LocalBackend};
 use rinfra_state::crypt::{Crypter, Sealer};
-use rinfra_state::{StackId, StateFile, StateLock};
+use rinfra_state::{StackId, StateFile};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -28,16 +29,25 @@ pub struct Session {
     pub id: StackId,
     /// The project, unless the program is a single file.
     pub project: Option<Project>,
-    /// The state file.
-    pub state_path: PathBuf,
+    /// Where the state lives.
+    pub backend: Arc<dyn Backend>,
+    /// A local directory for this stack's drift history.
+    pub local_dir: PathBuf,
     /// Config keys that `--config` set for this run only.
     pub overridden: Vec<String>,
-    /// A state found at its pre-project path and moved: from, to.
-    pub migrated: Option<(PathBuf, PathBuf)>,
+    /// A state of this program from before projects, read while the stack
+    /// has none of its own, and moved into it by the first command that
+    /// writes.
+    pub legacy: Option<PathBuf>,
+    /// The legacy state moved by this run: from, to.
+    pub migrated: Option<(PathBuf, String)>,
     /// The stack's config file, for a stack of a project.
     config: Option<StackConfig>,
     /// The stack's crypter, once one was needed.
     crypter: Option<Arc<Crypter>>,
+    /// The text of every value found encrypted in the state as read, so
+    /// that it stays encrypted even after its secret changed.
+    opened: Vec<String>,
     /// The providers.
     pub registry: Registry,
     /// How many operations may run at once.
@@ -46,6 +56,18 @@ pub struct Session {
     pub cancel: Arc<AtomicBool>,
     /// Time spent per phase, for `--stats`.
     pub phases: Vec<(&'static str, Duration)>,
+}
+
+/// Where a command's state lives.
+#[derive(Debug, Clone)]
+pub enum StateLocation {
+    /// The default: `<project>/.rinfra/<stack>.json`, or
+    /// `.rinfra/<name>.json` for a single-file program.
+    Default,
+    /// One file, named with `--state`.
+    File(PathBuf),
+    /// A remote backend, such as a bucket.
+    Remote(Arc<dyn Backend>),
 }
 
 /// What to do before planning.
@@ -78,12 +100,13 @@ pub struct Prepared {
 
 impl Session {
     /// Loads and checks `target` with its config; nothing touches the
-    /// cloud. `registry` builds the providers from the provider settings
-    /// the stack's config holds (`aws:region`, `aws:profile`).
+    /// cloud, and nothing is written. `registry` builds the providers from
+    /// the provider settings the stack's config holds (`aws:region`,
+    /// `aws:profile`).
     pub fn open(
         target: &Target,
         overrides: &BTreeMap<String, String>,
-        state_path: Option<PathBuf>,
+        location: StateLocation,
         registry: impl FnOnce(&BTreeMap<String, String>) -> Registry,
     ) -> Result<Session, Error> {
         let t = Instant::now();
@@ -92,11 +115,16 @@ impl Session {
                 let registry = registry(&BTreeMap::new());
                 let stack = ops::load_stack(path, overrides, &registry)?;
                 let id = StackId::single(&stack.name);
-                let state_path = state_path.unwrap_or_else(|| ops::default_state_path(&stack.name));
-                Ok(Session::new(stack, id, None, state_path, registry, overrides, t))
+                let default = ops::default_state_path(&stack.name);
+                let local_dir = default.parent().map(Path::to_path_buf).unwrap_or_default();
+                let backend: Arc<dyn Backend> = match location {
+                    StateLocation::Default => Arc::new(LocalBackend::file(default)),
+                    StateLocation::File(p) => Arc::new(LocalBackend::file(p)),
+                    StateLocation::Remote(b) => b,
+                };
+                Ok(Session::new(stack, id, None, backend, local_dir, registry, overrides, t))
             }
             Target::Stack { project, stack: name } => {
-                project.existing(name)?;
                 let id = project.id(name);
                 let cfg_path = project.config_path(name);
                 let cfg = StackConfig::read(&cfg_path)
@@ -104,6 +132,13 @@ impl Session {
                 let mut crypter = None;
                 let (inputs, providers) = config_inputs(&cfg, project, overrides, &mut crypter)?;
                 let registry = registry(&providers);
+                let default = matches!(location, StateLocation::Default);
+                let backend: Arc<dyn Backend> = match location {
+                    StateLocation::Default => Arc::new(LocalBackend::dir(project.state_dir())),
+                    StateLocation::File(p) => Arc::new(LocalBackend::file(p)),
+                    StateLocation::Remote(b) => b,
+                };
+                project.existing(name, backend.as_ref())?;
                 let bytes = std::fs::read(&project.file)
                     .map_err(|source| LoadError::Io { path: project.file.clone(), source })?;
                 let mut stack = crate::stack::load_with(&bytes, &inputs, &registry).map_err(|f| {
@@ -118,32 +153,24 @@ impl Session {
                     }
                 })?;
                 stack.name = id.owner();
-                let (state_path, migrated) = match state_path {
-                    Some(p) => (p, None),
-                    None => {
-                        let to = project.state_path(name);
-                        (to.clone(), project.adopt_legacy(name)?)
-                    }
-                };
-                let mut s = Session::new(stack, id, Some(project.clone()), state_path, registry, overrides, t);
-                s.migrated = migrated;
+                let legacy = if default && !backend.exists(&id)? { project.legacy_state() } else { None };
+                let local_dir = project.state_dir();
+                let mut s = Session::new(stack, id, Some(project.clone()), backend, local_dir, registry, overrides, t);
+                s.legacy = legacy;
                 s.crypter = crypter;
                 s.config = Some(cfg);
-                if !s.stack.secrets.is_empty() {
-                    // Values derived from secrets are kept encrypted in the
-                    // state, which needs the stack's key.
-                    s.crypter()?;
-                }
                 Ok(s)
             }
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn new(
         stack: Stack,
         id: StackId,
         project: Option<Project>,
-        state_path: PathBuf,
+        backend: Arc<dyn Backend>,
+        local_dir: PathBuf,
         registry: Registry,
         overrides: &BTreeMap<String, String>,
         t: Instant,
@@ -152,11 +179,14 @@ impl Session {
             stack,
             id,
             project,
-            state_path,
+            backend,
+            local_dir,
             overridden: overrides.keys().cloned().collect(),
+            legacy: None,
             migrated: None,
             config: None,
             crypter: None,
+            opened: Vec::new(),
             registry,
             parallel: 16,
             cancel: Arc::new(AtomicBool::new(false)),
@@ -164,75 +194,157 @@ impl Session {
         }
     }
 
-    /// The stack's crypter, derived from the passphrase on first use; a
-    /// stack file without a salt gets one, written to the file.
+    /// The stack's crypter, derived from the passphrase on first use. Never
+    /// creates a salt: that happens only under the lock, in
+    /// [`Session::prepare_write`], or in `stack init` and `config set`.
     pub fn crypter(&mut self) -> Result<Arc<Crypter>, Error> {
         if let Some(c) = &self.crypter {
             return Ok(c.clone());
         }
         let stack = self.id.to_string();
-        let Some(cfg) = self.config.as_mut() else { return Err(SecretsError::SingleFile { stack }.into()) };
+        let Some(cfg) = self.config.as_ref() else { return Err(SecretsError::SingleFile { stack }.into()) };
         let pass = config::passphrase()
             .map_err(|message| SecretsError::PassphraseFile { message })?
-            .ok_or(SecretsError::Missing { stack })?;
-        let had_salt = cfg.salt.is_some();
-        let c = cfg.ensure_salt(&pass).map_err(|d| invalid_config(&cfg.path, cfg.source_text.clone(), vec![d]))?;
-        if !had_salt {
-            cfg.write().map_err(|source| Error::Io { path: cfg.path.clone(), source })?;
-        }
+            .ok_or(SecretsError::Missing { stack: stack.clone() })?;
+        let c = cfg
+            .crypter(&pass)
+            .map_err(|d| invalid_config(&cfg.path, cfg.source_text.clone(), vec![d]))?
+            .ok_or(SecretsError::NoSalt { stack, path: cfg.path.clone() })?;
         let c = Arc::new(c);
         self.crypter = Some(c.clone());
         Ok(c)
     }
 
-    /// What encrypts this stack's secrets in its state, if it has any.
-    fn sealer(&self) -> Option<Arc<Sealer>> {
-        let c = self.crypter.clone()?;
-        (!self.stack.secrets.is_empty()).then(|| Arc::new(Sealer::new(c, self.stack.secrets.clone())))
+    /// Readies a command that holds the lock to write: a stack with
+    /// secrets gets its crypter (and its salt, written to the stack file,
+    /// when it has none yet), and a state from before projects is moved
+    /// into the stack. Call it right after taking the lock, before any
+    /// call to the cloud.
+    pub fn prepare_write(&mut self) -> Result<(), Error> {
+        if self.project.is_some() && !self.stack.secrets.is_empty() && self.crypter.is_none() {
+            // Read the file again under the lock: another run may have
+            // given it a salt since this one opened it.
+            let stack = self.id.to_string();
+            let path = self.config.as_ref().map(|c| c.path.clone()).unwrap_or_default();
+            let mut cfg =
+                StackConfig::read(&path).map_err(|(source_text, p)| invalid_config(&path, source_text, p.0))?;
+            let pass = config::passphrase()
+                .map_err(|message| SecretsError::PassphraseFile { message })?
+                .ok_or(SecretsError::Missing { stack })?;
+            let had_salt = cfg.salt.is_some();
+            let c = cfg.ensure_salt(&pass).map_err(|d| invalid_config(&path, cfg.source_text.clone(), vec![d]))?;
+            if !had_salt {
+                cfg.write().map_err(|source| Error::Io { path: path.clone(), source })?;
+            }
+            self.crypter = Some(Arc::new(c));
+            if let Some(old) = self.config.as_mut() {
+                old.salt = cfg.salt;
+            }
+        }
+        if let Some(from) = self.legacy.take() {
+            if !self.backend.exists(&self.id)? {
+                let mut state = self.read_legacy(&from)?;
+                self.save(&mut state)?;
+                let mut kept = from.as_os_str().to_owned();
+                kept.push(".migrated");
+                std::fs::rename(&from, PathBuf::from(kept))
+                    .map_err(|source| Error::Io { path: from.clone(), source })?;
+                self.migrated = Some((from, self.backend.location(&self.id)));
+            }
+        }
+        Ok(())
     }
 
-    /// The secrets of the stack, for masking what is shown.
+    /// A state from before projects, as this stack's.
+    fn read_legacy(&mut self, from: &Path) -> Result<StateFile, Error> {
+        let mut state = rinfra_state::verify(from)?;
+        state.project = self.id.project.clone();
+        state.stack = self.id.stack.clone();
+        let names: Vec<(String, String)> = state.resources.iter().map(|(n, r)| (n.clone(), r.type_.clone())).collect();
+        for (name, type_) in names {
+            let urn = state.urn(&type_, &name);
+            if let Some(r) = state.resources.get_mut(&name) {
+                r.urn = urn;
+            }
+        }
+        Ok(state)
+    }
+
+    /// What encrypts this stack's secrets in its state, if it has any.
+    fn sealer(&self) -> Result<Option<Arc<Sealer>>, Error> {
+        let mut texts = self.stack.secrets.clone();
+        texts.extend(self.opened.iter().cloned());
+        if texts.is_empty() || self.project.is_none() {
+            return Ok(None);
+        }
+        match &self.crypter {
+            Some(c) => Ok(Some(Arc::new(Sealer::new(c.clone(), texts)))),
+            // A save without the key would write the secrets in clear.
+            None => Err(SecretsError::Missing { stack: self.id.to_string() }.into()),
+        }
+    }
+
+    /// The secrets of the stack, for masking what is shown: the config's
+    /// and those the state held encrypted.
     pub fn secrets(&self) -> Secrets {
-        Secrets::new(self.stack.secrets.clone())
+        let mut texts = self.stack.secrets.clone();
+        texts.extend(self.opened.iter().cloned());
+        Secrets::new(texts)
     }
 
     /// Takes the state's lock for `command`.
-    pub fn lock(&self, command: &str) -> Result<StateLock, Error> {
-        Ok(StateLock::acquire(&self.state_path, command)?)
+    pub fn lock(&self, command: &str) -> Result<Box<dyn Lease>, Error> {
+        Ok(self.backend.lock(&self.id, command)?)
     }
 
-    /// The state, or a new empty one.
+    /// The state, or a new empty one. While the stack has no state of its
+    /// own, a state from before projects is read in its place.
     pub fn load_state(&mut self) -> Result<StateFile, Error> {
-        match rinfra_state::load(&self.state_path, &self.id)? {
-            Some(mut s) => {
-                self.open_secrets(&mut s)?;
-                Ok(s)
-            }
-            None => Ok(StateFile::new(&self.id)),
-        }
+        Ok(self.read_state()?.unwrap_or_else(|| StateFile::new(&self.id)))
     }
 
     /// The state; an error when the stack was never deployed.
     pub fn existing_state(&mut self) -> Result<StateFile, Error> {
-        let mut s =
-            rinfra_state::load(&self.state_path, &self.id)?.ok_or_else(|| Error::NoState(self.state_path.clone()))?;
-        self.open_secrets(&mut s)?;
-        Ok(s)
+        self.read_state()?.ok_or_else(|| Error::NoState(self.backend.location(&self.id)))
     }
 
-    /// Decrypts the secret values of a state just read.
+    fn read_state(&mut self) -> Result<Option<StateFile>, Error> {
+        let found = match self.backend.load(&self.id)? {
+            Some(s) => Some(s),
+            None => match self.legacy.clone() {
+                Some(from) => Some(self.read_legacy(&from)?),
+                None => None,
+            },
+        };
+        match found {
+            Some(mut s) => {
+                self.open_secrets(&mut s)?;
+                Ok(Some(s))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Decrypts the secret values of a state just read, and remembers
+    /// them so that they are encrypted again on every save.
     pub fn open_secrets(&mut self, state: &mut StateFile) -> Result<(), Error> {
         if rinfra_state::crypt::has_secrets(state) {
             let c = self.crypter()?;
-            rinfra_state::crypt::open(state, &c)
-                .map_err(|source| rinfra_state::StateError::Secret { path: self.state_path.clone(), source })?;
+            let texts = rinfra_state::crypt::open(state, &c).map_err(|source| rinfra_state::StateError::Secret {
+                path: PathBuf::from(self.backend.location(&self.id)),
+                source,
+            })?;
+            self.opened.extend(texts);
+            self.opened.sort();
+            self.opened.dedup();
         }
         Ok(())
     }
 
     /// Saves the state, with the values derived from secrets encrypted.
     pub fn save(&self, state: &mut StateFile) -> Result<(), Error> {
-        Ok(rinfra_state::save_sealed(&self.state_path, state, self.sealer().as_deref())?)
+        let sealer = self.sealer()?;
+        Ok(self.backend.save(&self.id, state, sealer.as_deref())?)
     }
 
     /// Reads every resource of the state from the cloud.
@@ -296,7 +408,7 @@ impl Session {
         observer: Arc<dyn Observer>,
     ) -> Result<Report, Error> {
         let opts = ApplyOptions { parallel: self.parallel, cancel: self.cancel.clone(), update_outputs: !targeted };
-        let store = LocalStore { path: self.state_path.clone(), sealer: self.sealer() };
+        let store = BackendStore { backend: self.backend.clone(), id: self.id.clone(), sealer: self.sealer()? };
         let stack = (mode != PlanMode::Destroy).then_some(&self.stack);
         let t = Instant::now();
         let report = apply::apply(plan, stack, state, &store, &self.registry, &opts, observer).await;
@@ -334,7 +446,7 @@ impl Session {
             ok,
             summary,
         };
-        Ok(rinfra_state::history::append(&self.state_path, &update)?)
+        Ok(self.backend.record(&self.id, &update)?)
     }
 
     /// Writes the options and dependencies the stack now declares into the

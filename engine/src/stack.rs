@@ -98,7 +98,7 @@ pub struct Stack {
     pub order: Vec<String>,
 }
 
-const TOP_KEYS: &[&str] = &["name", "description", "runtime", "config", "variables", "resources", "outputs"];
+const TOP_KEYS: &[&str] = &["name", "description", "runtime", "config", "variables", "resources", "outputs", "backend"];
 const RESOURCE_KEYS: &[&str] = &["type", "properties", "options"];
 const OPTION_KEYS: &[&str] =
     &["dependsOn", "protect", "deleteBeforeReplace", "ignoreChanges", "retainOnDelete", "import"];
@@ -280,6 +280,29 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
                 }
             }
             "description" => description = ck.expect_str(value, "`description`"),
+            "backend" => {
+                // Where the states live; the command line reads it.
+                if let Some(m) = ck.expect_map(value, "`backend`") {
+                    for (bk, bv) in m {
+                        match bk.text.as_str() {
+                            "url" => {
+                                if let Some(url) = ck.expect_str(bv, "`backend.url`") {
+                                    if !url.starts_with("s3://") {
+                                        ck.push(
+                                            Diagnostic::new(format!("backend `{url}` is not supported"))
+                                                .at(bv.span, "not an s3:// URL")
+                                                .with_hint(
+                                                    "use `s3://BUCKET/PREFIX`, or remove `backend:` for local state",
+                                                ),
+                                        );
+                                    }
+                                }
+                            }
+                            _ => ck.unknown_key(bk, &["url"], "`backend`"),
+                        }
+                    }
+                }
+            }
             "runtime" => {
                 // Accepted for Pulumi compatibility; rinfra is the runtime.
                 if let Some(r) = ck.expect_str(value, "`runtime`") {

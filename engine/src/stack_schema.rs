@@ -36,8 +36,13 @@ pub fn stack_schema(registry: &Registry) -> Value {
         "additionalProperties": false,
         "required": ["name"],
         "properties": {
-            "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*$", "description": "The stack's name; it names the state file."},
+            "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_-]*$", "description": "The project's name: the namespace of its config keys."},
             "description": {"type": "string"},
+            "backend": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {"url": {"type": "string", "pattern": "^s3://", "description": "Where the stacks' states live, such as s3://team-state/rinfra."}}
+            },
             "runtime": {"const": "yaml", "description": "Accepted for Pulumi compatibility."},
             "config": {
                 "type": "object",

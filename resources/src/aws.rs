@@ -204,6 +204,7 @@ pub struct Aws {
     config: OnceCell<aws_types::SdkConfig>,
     kinesis: OnceCell<aws_sdk_kinesis::Client>,
     cloudwatch: OnceCell<aws_sdk_cloudwatch::Client>,
+    s3: OnceCell<aws_sdk_s3::Client>,
     stats: Arc<CallStats>,
     limiter: RateLimiter,
 }
@@ -220,6 +221,7 @@ impl Aws {
             config: OnceCell::new(),
             kinesis: OnceCell::new(),
             cloudwatch: OnceCell::new(),
+            s3: OnceCell::new(),
             stats: Arc::new(CallStats::default()),
         })
     }
@@ -273,6 +275,22 @@ impl Aws {
                     .interceptor(CountCalls(self.stats.clone()))
                     .build();
                 aws_sdk_kinesis::Client::from_conf(conf)
+            })
+            .await
+    }
+
+    /// The S3 client, for the state backend. Against an endpoint URL it
+    /// addresses buckets by path, as LocalStack and most S3 emulators need.
+    pub async fn s3(&self) -> &aws_sdk_s3::Client {
+        self.s3
+            .get_or_init(|| async {
+                let conf = aws_sdk_s3::config::Builder::from(self.config().await)
+                    .force_path_style(
+                        self.settings.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+                    )
+                    .interceptor(CountCalls(self.stats.clone()))
+                    .build();
+                aws_sdk_s3::Client::from_conf(conf)
             })
             .await
     }

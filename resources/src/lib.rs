@@ -7,11 +7,13 @@
 //! - [`metric_alarm`] provides `aws:cloudwatch:MetricAlarm`.
 //!
 //! [`registry`] lists them. Adding a type means adding a file and one line
-//! there; the engine does not change.
+//! there; the engine does not change. [`s3_backend`] keeps states in S3
+//! for teams, behind `rinfra-state`'s `Backend` trait.
 
 pub mod aws;
 pub mod kinesis_stream;
 pub mod metric_alarm;
+pub mod s3_backend;
 
 pub use aws::{Aws, AwsSettings, CallStats};
 // The providers are written against these paths.

@@ -208,7 +208,7 @@ fn contains_secret(v: &Value) -> bool {
     }
 }
 
-fn open_value(crypter: &Crypter, v: &mut Value) -> Result<(), CryptError> {
+fn open_value(crypter: &Crypter, v: &mut Value, texts: &mut Vec<String>) -> Result<(), CryptError> {
     match v {
         Value::Object(m) if m.get(SECRET_SIG_KEY).and_then(Value::as_str) == Some(SECRET_SIG) => {
             let ct = m
@@ -216,18 +216,28 @@ fn open_value(crypter: &Crypter, v: &mut Value) -> Result<(), CryptError> {
                 .and_then(Value::as_str)
                 .ok_or_else(|| CryptError::Malformed("a secret object without `ciphertext`".into()))?;
             let text = crypter.decrypt(ct)?;
-            *v = serde_json::from_str(&text).map_err(|e| CryptError::Malformed(format!("the plaintext: {e}")))?;
+            let plain: Value =
+                serde_json::from_str(&text).map_err(|e| CryptError::Malformed(format!("the plaintext: {e}")))?;
+            texts.push(match &plain {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+            *v = plain;
             Ok(())
         }
-        Value::Object(m) => m.values_mut().try_for_each(|i| open_value(crypter, i)),
-        Value::Array(items) => items.iter_mut().try_for_each(|i| open_value(crypter, i)),
+        Value::Object(m) => m.values_mut().try_for_each(|i| open_value(crypter, i, texts)),
+        Value::Array(items) => items.iter_mut().try_for_each(|i| open_value(crypter, i, texts)),
         _ => Ok(()),
     }
 }
 
-/// Decrypts every secret object of `state` in place.
-pub fn open(state: &mut StateFile, crypter: &Crypter) -> Result<(), CryptError> {
-    for_each_value(state, |v| open_value(crypter, v))
+/// Decrypts every secret object of `state` in place, and returns the text
+/// of each value it decrypted, so that a save can encrypt them again.
+pub fn open(state: &mut StateFile, crypter: &Crypter) -> Result<Vec<String>, CryptError> {
+    let mut texts = Vec::new();
+    for_each_value(state, |v| open_value(crypter, v, &mut texts))?;
+    texts.retain(|t| !t.is_empty());
+    Ok(texts)
 }
 
 /// Calls `f` on every value a state holds: inputs, outputs, stack outputs,
@@ -258,6 +268,23 @@ mod tests {
     fn pulumi_test_vector_decrypts() {
         let c = Crypter::from_salt(VECTOR_PASSPHRASE, VECTOR_SALT.trim()).unwrap();
         assert_eq!(c.decrypt(VECTOR_VALUE.trim()).unwrap(), "s3cr3t-from-pulumi");
+    }
+
+    /// Salts from Pulumi's own tests (pkg/secrets/passphrase/manager_test.go
+    /// and its plugin's tests): the first opens with "password", the second
+    /// with the empty passphrase.
+    #[test]
+    fn pulumis_own_test_vectors_open() {
+        let salt = "v1:fozI5u6B030=:v1:F+6ZduKKd8G0/V7L:PGMFeIzwobWRKmEAzUdaQHqC5mMRIQ==";
+        assert!(Crypter::from_salt("password", salt).is_ok());
+        assert_eq!(Crypter::from_salt("password123", salt).unwrap_err(), CryptError::WrongPassphrase);
+        let empty = "v1:LVuDkcjhUns=:v1:WPbL+tmbxnqWswQ2:lebZxStyHT3IZkmbN+3xCx9zqtoPog==";
+        assert!(Crypter::from_salt("", empty).is_ok());
+        // Pulumi's "broken" salt lacks its version and is refused as such.
+        assert!(matches!(
+            Crypter::from_salt("password", "fozI5u6B030=:v1:F+6ZduL:PGMFeIzwobWRKmEAzUdaQHqC5mMRIQ=="),
+            Err(CryptError::Malformed(_))
+        ));
     }
 
     #[test]

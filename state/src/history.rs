@@ -70,9 +70,14 @@ pub fn read(state_path: &Path) -> Result<Vec<Update>> {
             break;
         }
         if buf.len() > MAX_LINE {
-            // Skip the rest of an overlong line.
-            let mut sink = Vec::new();
-            let _ = reader.read_until(b'\n', &mut sink);
+            // Skip the rest of an overlong line without holding it.
+            if !buf.ends_with(b"\n") {
+                reader.skip_until(b'\n').map_err(|source| StateError::Io {
+                    action: "read",
+                    path: path.clone(),
+                    source,
+                })?;
+            }
             continue;
         }
         if let Ok(u) = serde_json::from_slice::<Update>(&buf) {

@@ -10,6 +10,7 @@
 //!
 //! This crate knows nothing of YAML or AWS: values are plain JSON.
 
+pub mod backend;
 pub mod crypt;
 pub mod history;
 mod lock;
@@ -18,7 +19,7 @@ mod store;
 
 pub use lock::{LockInfo, LockStatus, StateLock};
 pub use model::{PendingKind, PendingOperation, ReplacedResource, ResourceState, STATE_VERSION, StackId, StateFile};
-pub use store::{backup_path, check_owner, load, load_or_new, save, save_sealed, verify, verify_bytes};
+pub use store::{backup_path, check_owner, encode, load, load_or_new, save, save_sealed, verify, verify_bytes};
 
 use std::path::PathBuf;
 
@@ -76,6 +77,39 @@ pub enum StateError {
         found: String,
         /// The stack being operated on, as `project/stack`.
         expected: String,
+    },
+    /// The backend keeps no versions of states.
+    #[error("{location}: {reason}")]
+    NoVersions {
+        /// Where the state is.
+        location: String,
+        /// What to do instead.
+        reason: String,
+    },
+    /// Someone else wrote the state since this run read it: nothing was
+    /// overwritten, and this run's state is kept in a recovery file.
+    #[error(
+        "the state at {location} was changed by another run since this one read it, so it was not overwritten; this run's state is kept in {}. Run `rinfra refresh` and `rinfra up` to converge; `rinfra stack import --file {} --force` would restore this run's state instead",
+        .recovery.display(), .recovery.display()
+    )]
+    Conflict {
+        /// Where the state is.
+        location: String,
+        /// The local file holding this run's state.
+        recovery: PathBuf,
+    },
+    /// A remote backend failed.
+    #[error("{operation} {location}: {message}")]
+    Remote {
+        /// The call, such as `s3:PutObject`.
+        operation: &'static str,
+        /// The object.
+        location: String,
+        /// What the service said.
+        message: String,
+        /// The client's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// A secret value could not be encrypted or decrypted.
     #[error("state file {path}: {source}")]

@@ -56,6 +56,23 @@ fn pid_alive(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+impl LockInfo {
+    /// A lock record for this process running `command`, now.
+    pub fn here(command: &str) -> LockInfo {
+        LockInfo {
+            pid: std::process::id(),
+            host: hostname(),
+            command: command.to_string(),
+            started: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        }
+    }
+
+    /// Whether the holder is a process of this host that is gone.
+    pub fn is_stale_here(&self) -> bool {
+        self.host == hostname() && !pid_alive(self.pid)
+    }
+}
+
 impl StateLock {
     /// The lock file that guards the state at `state_path`.
     pub fn path_for(state_path: &Path) -> PathBuf {
@@ -80,12 +97,7 @@ impl StateLock {
                 source,
             })?;
         }
-        let info = LockInfo {
-            pid: std::process::id(),
-            host: hostname(),
-            command: command.to_string(),
-            started: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-        };
+        let info = LockInfo::here(command);
         let body = serde_json::to_vec(&info).map_err(|e| StateError::Io {
             action: "write",
             path: path.clone(),
@@ -101,7 +113,7 @@ impl StateLock {
             match Self::status(&path)? {
                 LockStatus::Free => continue,
                 LockStatus::Held(holder) => {
-                    let stale = holder.host == info.host && !pid_alive(holder.pid);
+                    let stale = holder.is_stale_here();
                     return Err(StateError::Locked { path, holder, stale });
                 }
                 LockStatus::Unreadable { reason } => return Err(StateError::LockUnreadable { path, reason }),

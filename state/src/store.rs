@@ -104,19 +104,7 @@ pub fn save_sealed(path: &Path, state: &mut StateFile, sealer: Option<&Sealer>) 
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&dir).map_err(io("create the directory of", path))?;
-    state.serial += 1;
-    let mut stored = match sealer {
-        Some(s) => s.seal(state).map_err(|source| {
-            state.serial -= 1;
-            StateError::Secret { path: path.to_path_buf(), source }
-        })?,
-        None => state.clone(),
-    };
-    stored.checksum = stored.compute_checksum();
-    state.checksum = stored.checksum.clone();
-    let mut bytes = serde_json::to_vec_pretty(&stored)
-        .map_err(|e| StateError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
-    bytes.push(b'\n');
+    let bytes = encode(path, state, sealer)?;
 
     if path.exists() {
         // Never overwrite another stack's history: if the file on disk now
@@ -150,6 +138,32 @@ pub fn save_sealed(path: &Path, state: &mut StateFile, sealer: Option<&Sealer>) 
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// The next version of `state` as stored: its serial bumped, the values
+/// `sealer` names encrypted, and its checksum set. `state` keeps its
+/// values in clear and takes the new serial and checksum; on an error it
+/// is left as it was. `path` names the destination, for messages.
+pub fn encode(path: &Path, state: &mut StateFile, sealer: Option<&Sealer>) -> Result<Vec<u8>> {
+    state.serial += 1;
+    let mut stored = match sealer {
+        Some(s) => s.seal(state).map_err(|source| {
+            state.serial -= 1;
+            StateError::Secret { path: path.to_path_buf(), source }
+        })?,
+        None => state.clone(),
+    };
+    stored.checksum = stored.compute_checksum();
+    let mut bytes = match serde_json::to_vec_pretty(&stored) {
+        Ok(b) => b,
+        Err(e) => {
+            state.serial -= 1;
+            return Err(StateError::Corrupt { path: path.to_path_buf(), reason: e.to_string() });
+        }
+    };
+    state.checksum = stored.checksum;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 /// The lineage recorded in the file at `path`, read from its first bytes.

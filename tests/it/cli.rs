@@ -221,6 +221,23 @@ fn a_stack_file_encrypted_by_pulumis_algorithm_decrypts() {
     let text = std::fs::read_to_string(dir.path().join("Pulumi.dev.yaml")).unwrap();
     assert!(text.contains(salt), "the salt is kept: {text}");
     assert!(!text.contains("mine"), "{text}");
+    let get = Command::new(env!("CARGO_BIN_EXE_rinfra"))
+        .current_dir(dir.path())
+        .args(["config", "get", "token", "-s", "dev", "--show-secrets"])
+        .env("RINFRA_CONFIG_PASSPHRASE", "correct horse battery staple")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), "mine", "{get:?}");
+    // A key the program declares secret is stored encrypted even without
+    // --secret.
+    let plain = Command::new(env!("CARGO_BIN_EXE_rinfra"))
+        .current_dir(dir.path())
+        .args(["config", "set", "token", "-s", "dev", "in-the-clear"])
+        .env("RINFRA_CONFIG_PASSPHRASE", "correct horse battery staple")
+        .output()
+        .unwrap();
+    assert!(plain.status.success(), "{plain:?}");
+    assert!(!std::fs::read_to_string(dir.path().join("Pulumi.dev.yaml")).unwrap().contains("in-the-clear"));
 }
 
 #[test]
@@ -229,6 +246,9 @@ fn stack_export_and_import_check_checksum_stack_and_serial() {
     let d = dir.path();
     assert_eq!(rinfra(d, &["stack", "init", "dev"]).0, 0);
     assert_eq!(rinfra(d, &["stack", "init", "prod"]).0, 0);
+    // A stack has a state once something writes one.
+    assert_eq!(rinfra(d, &["stack", "export", "-s", "dev"]).0, 1);
+    assert_eq!(rinfra(d, &["up", "-s", "dev", "--yes"]).0, 0);
     let (code, first, err) = rinfra(d, &["stack", "export", "-s", "dev"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&first).unwrap();

@@ -66,6 +66,11 @@ fn refused(files: &[(&str, &str)], pass: Option<&str>, args: &[&str]) -> String 
         .env_remove("RINFRA_STACK")
         .env_remove("RINFRA_CONFIG_PASSPHRASE")
         .env_remove("PULUMI_CONFIG_PASSPHRASE")
+        .env_remove("RINFRA_CONFIG_PASSPHRASE_FILE")
+        .env_remove("PULUMI_CONFIG_PASSPHRASE_FILE")
+        .env_remove("RINFRA_BACKEND_URL")
+        .env_remove("PULUMI_BACKEND_URL")
+        .env_remove("RINFRA_CWD")
         .stdin(Stdio::null());
     if let Some(p) = pass {
         cmd.env("RINFRA_CONFIG_PASSPHRASE", p);

@@ -1,7 +1,7 @@
 //! Projects with several stacks, their config files and secrets, end to
 //! end against LocalStack.
 
-use crate::support::{Cloud, Env, SEED};
+use crate::support::{Cloud, Env, SEED, counting_endpoint};
 
 const NO_CHANGES: &str = "No changes. Your infrastructure matches the configuration.";
 
@@ -114,6 +114,9 @@ async fn two_stacks_of_one_project_coexist_and_are_destroyed_apart() {
     // A stack with resources is not removed without --force.
     let refused = run(&["stack", "rm", "dev", "--yes"]).expect_code(1);
     assert!(refused.stderr.contains("still has 2 resources"), "{}", refused.stderr);
+    // `-s` names the stack to remove, not the selected one (prod).
+    let refused = run(&["stack", "rm", "-s", "dev", "--yes"]).expect_code(1);
+    assert!(refused.stderr.contains("stack `dev` still has 2 resources"), "{}", refused.stderr);
 
     run(&["destroy", "-s", "dev", "--yes"]).expect_code(0);
     assert!(cloud.stream(&format!("{dev}-kinesis-stream")).await.is_none());
@@ -168,8 +171,9 @@ async fn secrets_stay_encrypted_in_the_stack_file_and_the_state() {
     assert_eq!(String::from_utf8_lossy(&pulumi.stdout).trim(), NO_CHANGES);
 
     // A wrong or missing passphrase stops before any API call.
+    let (url, count) = counting_endpoint();
     for (pass, message) in [(Some("wrong"), "incorrect passphrase"), (None, "no passphrase is set")] {
-        let mut cmd = env.in_project(&["up", "--yes", "--stats"]);
+        let mut cmd = env.in_project_via(&url, &["up", "--yes"]);
         if let Some(p) = pass {
             cmd.env("RINFRA_CONFIG_PASSPHRASE", p);
         }
@@ -177,8 +181,32 @@ async fn secrets_stay_encrypted_in_the_stack_file_and_the_state() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(message), "{stderr}");
-        assert!(stderr.contains("nothing was sent to the cloud"), "{stderr}");
     }
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 0, "a refused passphrase reached the cloud");
+
+    // A secret that changes stays encrypted in its old form too, for as
+    // long as the state holds values made from it.
+    let old = format!("paged with {secret}");
+    run(&["config", "set", "--secret", "token", "rotated"]).expect_code(0);
+    run(&["state", "mv", "alarm", "pager"]).expect_code(0);
+    let state = std::fs::read_to_string(env.dir.path().join(".rinfra/dev.json")).unwrap();
+    assert!(!state.contains(&old) && !state.contains(&secret), "{state}");
+    run(&["state", "mv", "pager", "alarm"]).expect_code(0);
+
+    // An export holds ciphertext; one with the secret in clear is sealed
+    // on the way in.
+    let export = run(&["stack", "export"]).expect_code(0).stdout;
+    assert!(!export.contains(&secret), "{export}");
+    let mut clear: serde_json::Value = serde_json::from_str(&export).unwrap();
+    clear["outputs"]["description"] = serde_json::Value::String(old.clone());
+    let mut doc: rinfra_state::StateFile = serde_json::from_value(clear).unwrap();
+    doc.checksum = doc.compute_checksum();
+    std::fs::write(env.dir.path().join("clear.json"), serde_json::to_string(&doc).unwrap()).unwrap();
+    run(&["stack", "import", "--file", "clear.json", "--force"]).expect_code(0);
+    let state = std::fs::read_to_string(env.dir.path().join(".rinfra/dev.json")).unwrap();
+    assert!(!state.contains(&secret), "{state}");
+
+    run(&["config", "set", "--secret", "token", &secret]).expect_code(0);
     run(&["destroy", "--yes"]).expect_code(0);
 }
 
@@ -190,16 +218,24 @@ async fn a_single_file_state_moves_into_the_first_stack_of_the_project() {
     env.rinfra(&["up", "--yes"]).expect_code(0);
     assert!(env.dir.path().join(".rinfra/seed.json").exists());
 
-    // The same program becomes a project with a `dev` stack.
+    // The same program becomes a project with a `dev` stack. A preview
+    // reads the old state in its place and moves nothing.
     env.project(SEED);
     std::fs::write(env.dir.path().join("Pulumi.dev.yaml"), "config: {}\n").unwrap();
     let p = env.project_rinfra(&["preview", "-s", "dev"]).expect_code(0);
     assert_eq!(p.stdout.trim(), NO_CHANGES, "{}", p.stderr);
-    assert!(p.stderr.contains("moved the state of `seed/dev` from"), "{}", p.stderr);
+    assert!(p.stderr.contains("is read in its place"), "{}", p.stderr);
+    assert!(env.dir.path().join(".rinfra/seed.json").exists(), "a preview writes nothing");
+    assert!(!env.dir.path().join(".rinfra/dev.json").exists());
+
+    // The first command that writes moves it, once.
+    let up = env.project_rinfra(&["up", "-s", "dev", "--yes"]).expect_code(0);
+    assert_eq!(up.stdout.trim(), NO_CHANGES, "{}", up.stderr);
+    assert!(up.stderr.contains("moved the state of `seed/dev` from"), "{}", up.stderr);
     assert!(!env.dir.path().join(".rinfra/seed.json").exists(), "never two live copies");
     assert!(env.dir.path().join(".rinfra/seed.json.migrated").exists());
     let again = env.project_rinfra(&["preview", "-s", "dev"]).expect_code(0);
-    assert!(!again.stderr.contains("moved"), "moved once: {}", again.stderr);
+    assert!(!again.stderr.contains("moved") && !again.stderr.contains("in its place"), "{}", again.stderr);
     env.project_rinfra(&["destroy", "-s", "dev", "--yes"]).expect_code(0);
     assert!(cloud.stream(&env.name("kinesis-stream")).await.is_none());
 }

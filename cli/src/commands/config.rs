@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 /// An editor of the config of the stack `-s` names or the selected one.
 fn editor(g: &Global) -> Result<Editor, CliError> {
     let (project, stack) = super::stack::stack_target(g)?;
-    project.existing(&stack).map_err(rinfra_engine::Error::from)?;
+    let backend = crate::context::backend_for(g, &project)?;
+    project.existing(&stack, backend.as_ref()).map_err(rinfra_engine::Error::from)?;
     let bytes = std::fs::read(&project.file)
         .map_err(|source| rinfra_engine::Error::from(LoadError::Io { path: project.file.clone(), source }))?;
     let decls = rinfra_engine::stack::declared_config(&bytes).map_err(|diagnostics| {

@@ -18,17 +18,28 @@ fn sessions(g: &Global, a: &DriftArgs) -> Result<Vec<Ctx>, CliError> {
     if !a.all_stacks {
         return Ok(vec![context::open(g)?]);
     }
-    if g.stack.is_some() {
+    // A stack named on the command line contradicts "every stack"; one set
+    // in RINFRA_STACK for other commands does not.
+    let from_env = std::env::var("RINFRA_STACK").ok();
+    if g.stack.is_some() && g.stack != from_env {
         return Err(CliError::Flag {
             flag: "--all-stacks",
             value: String::new(),
             message: "cannot be combined with -s/--stack".into(),
         });
     }
+    if g.state.is_some() {
+        return Err(CliError::Flag {
+            flag: "--all-stacks",
+            value: String::new(),
+            message: "cannot be combined with --state, which names one stack's file".into(),
+        });
+    }
     let project = context::project(g)?;
+    let backend = context::backend_for(g, &project)?;
     let mut out = Vec::new();
-    for stack in project.stacks() {
-        if !project.state_path(&stack).exists() {
+    for stack in project.stacks(backend.as_ref()).map_err(rinfra_engine::Error::from)? {
+        if !backend.exists(&project.id(&stack))? {
             output::note(&format!("stack `{stack}` was never deployed; it is not checked"));
             continue;
         }
@@ -39,13 +50,13 @@ fn sessions(g: &Global, a: &DriftArgs) -> Result<Vec<Ctx>, CliError> {
 
 /// Runs `drift`.
 pub async fn exec(g: &Global, a: DriftArgs) -> Result<i32, CliError> {
-    let mut ctxs = sessions(g, &a)?;
     let every = a
         .every
         .as_deref()
         .map(rinfra_engine::drift::parse_duration)
         .transpose()
         .map_err(|message| CliError::Flag { flag: "--every", value: a.every.clone().unwrap_or_default(), message })?;
+    let mut ctxs = sessions(g, &a)?;
     // SIGINT and SIGTERM end the loop after the current run.
     if every.is_some() {
         crate::signals::graceful(true);
@@ -90,7 +101,8 @@ pub async fn exec(g: &Global, a: DriftArgs) -> Result<i32, CliError> {
 /// One check of one stack: the report, its history line, the hook and
 /// remediation. Returns the exit code it calls for.
 async fn check(c: &mut Ctx, a: &DriftArgs, scheduled: bool) -> i32 {
-    let history = a.history.clone().or_else(|| scheduled.then(|| schedule::default_history(&c.s.state_path)));
+    let history =
+        a.history.clone().or_else(|| scheduled.then(|| schedule::default_history(&c.s.local_dir, &c.s.id.stack)));
     let secrets = c.s.secrets();
     let report = schedule::check_once(&mut c.s).await;
     let doc = secrets.value(&serde_json::to_value(&report).unwrap_or_default());

@@ -10,51 +10,37 @@ use crate::error::CliError;
 use crate::output;
 use rinfra_engine::config::StackConfig;
 use rinfra_engine::project::{Project, ProjectError, Target, check_stack_name};
-use rinfra_state::{StateFile, history};
+use rinfra_state::backend::History;
 use serde_json::{Value, json};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The largest state `stack import` reads, so that a wrong file cannot
 /// make rinfra allocate without bound.
-const MAX_IMPORT_BYTES: u64 = 64 * 1024 * 1024;
+const MAX_IMPORT_BYTES: u64 = 16 * 1024 * 1024;
 
 fn engine(e: impl Into<rinfra_engine::Error>) -> CliError {
     CliError::Engine(e.into())
 }
 
-/// Creates `name` in `p`: its state (adopting a pre-project state of the
-/// program when there is one), and selects it.
-fn create(p: &Project, name: &str) -> Result<(), CliError> {
+/// Creates `name` in `p`: its config file (with a salt when a passphrase
+/// is set, as `pulumi stack init` does), and selects it. The state appears
+/// with the first command that writes one.
+fn create(g: &Global, p: &Project, name: &str) -> Result<(), CliError> {
     check_stack_name(name).map_err(engine)?;
-    if p.exists(name) {
-        return Err(engine(ProjectError::StackExists { project: p.name.clone(), stack: name.to_string() }));
-    }
-    match p.adopt_legacy(name)? {
-        Some((from, to)) => output::note(&format!(
-            "moved the state of `{}` from {} to {}; the old file is kept as {}.migrated",
-            p.name,
-            from.display(),
-            to.display(),
-            from.display()
-        )),
-        None => rinfra_state::save(&p.state_path(name), &mut StateFile::new(&p.id(name)))?,
-    }
-    // As `pulumi stack init` does, a passphrase in the environment gives
-    // the new stack its salt at once, so its config file does not change
-    // later when a secret first needs it.
+    // Every check comes before the first write.
     let pass = rinfra_engine::config::passphrase()
         .map_err(|message| engine(rinfra_engine::error::SecretsError::PassphraseFile { message }))?;
-    if let Some(pass) = pass {
-        let path = p.config_path(name);
-        let mut cfg = StackConfig::read(&path).map_err(|(_, problem)| {
-            CliError::Engine(rinfra_engine::Error::Config(rinfra_engine::config::ConfigError::Passphrase(
-                problem.0.first().map(|d| d.message.clone()).unwrap_or_default(),
-            )))
-        })?;
-        cfg.ensure_salt(&pass).map_err(|d| engine(rinfra_engine::config::ConfigError::Passphrase(d.message)))?;
-        cfg.write().map_err(|source| engine(rinfra_engine::Error::Io { path: path.clone(), source }))?;
+    let backend = context::backend_for(g, p)?;
+    if p.exists(name, backend.as_ref()).map_err(engine)? {
+        return Err(engine(ProjectError::StackExists { project: p.name.clone(), stack: name.to_string() }));
     }
+    let path = p.config_path(name);
+    let mut cfg = StackConfig { path: path.clone(), ..StackConfig::default() };
+    if let Some(pass) = pass {
+        cfg.ensure_salt(&pass).map_err(|d| engine(rinfra_engine::config::ConfigError::Passphrase(d.message)))?;
+    }
+    cfg.write().map_err(|source| engine(rinfra_engine::Error::Io { path: path.clone(), source }))?;
     p.select(name).map_err(|source| engine(rinfra_engine::Error::Io { path: p.state_dir(), source }))?;
     Ok(())
 }
@@ -62,7 +48,7 @@ fn create(p: &Project, name: &str) -> Result<(), CliError> {
 /// `stack init NAME`.
 pub fn init(g: &Global, a: StackNameArg) -> Result<i32, CliError> {
     let p = context::project(g)?;
-    create(&p, &a.name)?;
+    create(g, &p, &a.name)?;
     output::line(&format!("Created stack `{}` in project `{}`; it is selected.", a.name, p.name));
     Ok(EXIT_OK)
 }
@@ -70,36 +56,47 @@ pub fn init(g: &Global, a: StackNameArg) -> Result<i32, CliError> {
 /// `stack select NAME [--create]`.
 pub fn select(g: &Global, a: StackSelectArgs) -> Result<i32, CliError> {
     let p = context::project(g)?;
-    if a.create && !p.exists(&a.name) {
-        create(&p, &a.name)?;
+    let backend = context::backend_for(g, &p)?;
+    if a.create && !p.exists(&a.name, backend.as_ref()).map_err(engine)? {
+        create(g, &p, &a.name)?;
         output::line(&format!("Created stack `{}`; it is selected.", a.name));
         return Ok(EXIT_OK);
     }
-    p.existing(&a.name).map_err(engine)?;
+    p.existing(&a.name, backend.as_ref()).map_err(engine)?;
     p.select(&a.name).map_err(|source| engine(rinfra_engine::Error::Io { path: p.state_dir(), source }))?;
     output::line(&format!("Selected stack `{}`.", a.name));
     Ok(EXIT_OK)
 }
 
+/// The time of the last update a history shows.
+fn last_update(h: &History) -> Option<String> {
+    match h {
+        History::Log(updates) => updates.last().map(|u| u.time.clone()),
+        History::Versions(v) => v.last().map(|v| v.time.clone()),
+        History::Unversioned(_) => None,
+    }
+}
+
 /// `stack ls`: every stack with its resource count and last update.
 pub fn ls(g: &Global, a: JsonArgs) -> Result<i32, CliError> {
     let p = context::project(g)?;
+    let backend = context::backend_for(g, &p)?;
     let selected = p.selected();
-    let rows: Vec<Value> = p
-        .stacks()
-        .into_iter()
-        .map(|name| {
-            let path = p.state_path(&name);
-            let resources = rinfra_state::verify(&path).ok().map(|s| s.resources.len());
-            let last = history::read(&path).ok().and_then(|h| h.last().map(|u| u.time.clone()));
-            json!({
-                "name": name,
-                "current": selected.as_deref() == Some(name.as_str()),
-                "resourceCount": resources,
-                "lastUpdate": last,
-            })
-        })
-        .collect();
+    let mut rows = Vec::new();
+    for name in p.stacks(backend.as_ref()).map_err(engine)? {
+        let id = p.id(&name);
+        let state = backend.load(&id).ok().flatten();
+        let last = match &state {
+            Some(_) => backend.history(&id).ok().and_then(|h| last_update(&h)),
+            None => None,
+        };
+        rows.push(json!({
+            "name": name,
+            "current": selected.as_deref() == Some(name.as_str()),
+            "resourceCount": state.map(|s| s.resources.len()),
+            "lastUpdate": last,
+        }));
+    }
     if a.json {
         output::json(&json!({"version": output::JSON_VERSION, "project": p.name, "stacks": rows}));
         return Ok(EXIT_OK);
@@ -128,48 +125,48 @@ pub fn ls(g: &Global, a: JsonArgs) -> Result<i32, CliError> {
 pub fn rm(g: &Global, a: StackRmArgs) -> Result<i32, CliError> {
     context::needs_terminal(a.yes, "stack rm")?;
     let p = context::project(g)?;
-    let name = match a.name.or_else(|| p.selected()) {
-        Some(n) => n,
-        None => return Err(engine(ProjectError::NoneSelected { project: p.name.clone(), stacks: p.stacks() })),
+    // `-s` names the stack as for every other command; a second, different
+    // name is a mistake, not a choice.
+    let name = match (a.name, g.stack.clone()) {
+        (Some(n), Some(s)) if n != s => {
+            return Err(CliError::Flag {
+                flag: "--stack",
+                value: s,
+                message: format!("names another stack than `{n}`; give one of them"),
+            });
+        }
+        (Some(n), _) | (None, Some(n)) => n,
+        (None, None) => match p.selected() {
+            Some(n) => n,
+            None => {
+                let stacks = p.stacks(context::backend_for(g, &p)?.as_ref()).map_err(engine)?;
+                return Err(engine(ProjectError::NoneSelected { project: p.name.clone(), stacks }));
+            }
+        },
     };
-    p.existing(&name).map_err(engine)?;
-    let path = p.state_path(&name);
-    let lock = rinfra_state::StateLock::acquire(&path, "stack rm")?;
-    let count = match rinfra_state::load(&path, &p.id(&name))? {
+    let backend = context::backend_for(g, &p)?;
+    p.existing(&name, backend.as_ref()).map_err(engine)?;
+    let id = p.id(&name);
+    let lock = backend.lock(&id, "stack rm")?;
+    let count = match backend.load(&id)? {
         Some(s) => s.resources.len() + s.replaced.len() + s.pending.len(),
         None => 0,
     };
     if count > 0 && !a.force {
         return Err(CliError::StackNotEmpty { stack: name, count });
     }
-    if !a.yes
-        && !output::confirm(&format!(
-            "Remove stack `{name}`{}?",
-            if count > 0 {
-                format!(" and forget its {count} resources (they stay in the cloud)")
-            } else {
-                String::new()
-            }
-        ))
-    {
+    let forget =
+        if count > 0 { format!(" and forget its {count} resources (they stay in the cloud)") } else { String::new() };
+    if !a.yes && !output::confirm(&format!("Remove stack `{name}`{forget}?")) {
         output::line("\nRemove cancelled.");
         return Ok(super::EXIT_ERROR);
     }
-    let mut files = vec![
-        path.clone(),
-        rinfra_state::backup_path(&path),
-        history::path_for(&path),
-        rinfra_engine::schedule::default_history(&path),
-    ];
-    if !a.preserve_config {
-        files.push(p.config_path(&name));
-    }
-    for f in files {
-        match std::fs::remove_file(&f) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(engine(rinfra_engine::Error::Io { path: f, source })),
-        }
+    backend.remove(&id)?;
+    let config = p.config_path(&name);
+    match std::fs::remove_file(&config) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(engine(rinfra_engine::Error::Io { path: config, source })),
     }
     drop(lock);
     p.unselect(&name);
@@ -182,62 +179,107 @@ pub fn output(g: &Global, a: OutputArgs) -> Result<i32, CliError> {
     super::output::exec(g, a)
 }
 
-/// `stack history`: the updates recorded for the stack.
+/// `stack history`: the updates recorded for the stack, or the stored
+/// versions of its state in a versioned bucket.
 pub fn history(g: &Global, a: JsonArgs) -> Result<i32, CliError> {
     let c = context::open(g)?;
-    let updates = history::read(&c.s.state_path)?;
-    if a.json {
-        output::json(&json!({"version": output::JSON_VERSION, "stack": c.s.stack.name, "updates": updates}));
-        return Ok(EXIT_OK);
-    }
-    if updates.is_empty() {
-        output::line(&format!("Stack `{}` has no updates yet.", c.s.stack.name));
-    }
-    for u in updates.iter().rev() {
-        let summary: Vec<String> = u.summary.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        let result = if u.ok { "succeeded" } else { "failed" };
-        output::line(&format!(
-            "#{:<4} {}  {:<18} {result:<9}  {}",
-            u.serial,
-            u.time,
-            u.command,
-            if summary.is_empty() { "no changes".to_string() } else { summary.join(", ") }
-        ));
+    let name = &c.s.stack.name;
+    match c.s.backend.history(&c.s.id)? {
+        History::Log(updates) if a.json => {
+            output::json(&json!({"version": output::JSON_VERSION, "stack": name, "updates": updates}));
+        }
+        History::Log(updates) => {
+            if updates.is_empty() {
+                output::line(&format!("Stack `{name}` has no updates yet."));
+            }
+            for u in updates.iter().rev() {
+                let summary: Vec<String> = u.summary.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                let result = if u.ok { "succeeded" } else { "failed" };
+                let counts = if summary.is_empty() { "no changes".to_string() } else { summary.join(", ") };
+                output::line(&format!("#{:<4} {}  {:<18} {result:<9}  {counts}", u.serial, u.time, u.command));
+            }
+        }
+        History::Versions(versions) if a.json => {
+            output::json(&json!({"version": output::JSON_VERSION, "stack": name, "versions": versions}));
+        }
+        History::Versions(versions) => {
+            for (i, v) in versions.iter().enumerate().rev() {
+                let current = if v.latest { "  (current)" } else { "" };
+                output::line(&format!("#{:<4} {}  {:>8} bytes  {}{current}", i + 1, v.time, v.size, v.id));
+            }
+            output::line("\n`rinfra stack export --version N` prints one.");
+        }
+        History::Unversioned(why) => output::line(&why),
     }
     Ok(EXIT_OK)
 }
 
-/// `stack export`: the state as stored (secrets stay encrypted).
+/// `stack export [--version N]`: the state as stored (secrets stay
+/// encrypted), checked first.
 pub fn export(g: &Global, a: StackExportArgs) -> Result<i32, CliError> {
     let c = context::open(g)?;
-    let path = &c.s.state_path;
-    if !path.exists() {
-        return Err(engine(rinfra_engine::Error::NoState(path.clone())));
-    }
-    let state = rinfra_state::verify(path)?;
-    rinfra_state::check_owner(path, &state, &c.s.id)?;
-    let text = serde_json::to_string_pretty(&state).unwrap_or_default() + "\n";
+    let (backend, id) = (&c.s.backend, &c.s.id);
+    let version = match a.version.as_deref() {
+        None => None,
+        Some(v) => Some(match (v.parse::<usize>(), backend.history(id)?) {
+            (Ok(n), History::Versions(all)) => match n.checked_sub(1).and_then(|i| all.get(i)) {
+                Some(found) => found.id.clone(),
+                None => {
+                    return Err(CliError::Flag {
+                        flag: "--version",
+                        value: v.to_string(),
+                        message: format!("the state has {} versions", all.len()),
+                    });
+                }
+            },
+            (_, History::Unversioned(why)) => {
+                return Err(CliError::Flag { flag: "--version", value: v.to_string(), message: why });
+            }
+            _ => v.to_string(),
+        }),
+    };
+    let location = PathBuf::from(backend.location(id));
+    let bytes = backend
+        .export(id, version.as_deref())?
+        .ok_or_else(|| engine(rinfra_engine::Error::NoState(backend.location(id))))?;
+    let state = rinfra_state::verify_bytes(&location, &bytes)?;
+    rinfra_state::check_owner(&location, &state, id)?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     match a.file {
-        Some(f) => std::fs::write(&f, text).map_err(|source| engine(rinfra_engine::Error::Io { path: f, source }))?,
+        Some(f) => write_private(&f, text.as_bytes())?,
         None => output::raw(&text),
     }
     Ok(EXIT_OK)
 }
 
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|source| engine(rinfra_engine::Error::Io { path: path.to_path_buf(), source }))
+}
+
 /// `stack import`: replaces the state with an export, after checking its
-/// checksum, its stack, its secrets and its serial.
+/// checksum, its stack, its secrets and its serial. It is written as every
+/// state is: sealed, and only over the version this run read.
 pub fn import(g: &Global, a: StackImportArgs) -> Result<i32, CliError> {
     let mut c = context::open(g)?;
     let (label, bytes) = read_input(a.file.as_deref())?;
     let label = Path::new(&label);
-    let imported = rinfra_state::verify_bytes(label, &bytes)?;
+    let mut imported = rinfra_state::verify_bytes(label, &bytes)?;
+    drop(bytes);
     rinfra_state::check_owner(label, &imported, &c.s.id)?;
-    // The secrets must open with this stack's key, or the state is of no use.
-    let mut probe = imported.clone();
-    c.s.open_secrets(&mut probe)?;
     let _lock = c.lock("stack import")?;
-    let path = c.s.state_path.clone();
-    if let Some(current) = rinfra_state::load(&path, &c.s.id)? {
+    // Its secrets must open with this stack's key; they are sealed again on
+    // the way in, along with any the export held in clear.
+    c.s.open_secrets(&mut imported)?;
+    if let Some(current) = c.s.backend.load(&c.s.id)? {
         let older = current.lineage == imported.lineage && current.serial > imported.serial;
         if (older || current.lineage != imported.lineage) && !a.force {
             return Err(CliError::ImportRefused {
@@ -248,21 +290,17 @@ pub fn import(g: &Global, a: StackImportArgs) -> Result<i32, CliError> {
                 },
             });
         }
-        if current.lineage != imported.lineage {
-            // Saving checks the lineage on disk; a forced import of another
-            // lineage moves the current state to its backup first.
-            std::fs::rename(&path, rinfra_state::backup_path(&path))
-                .map_err(|source| engine(rinfra_engine::Error::Io { path: path.clone(), source }))?;
-        }
+        // A forced import takes the place of the stack's state, and keeps
+        // its lineage, which the saves of other runs check.
+        imported.lineage = current.lineage;
     }
-    let mut stored = imported;
-    rinfra_state::save(&path, &mut stored)?;
-    c.s.record(&stored, "stack import", true, Default::default())?;
+    c.s.save(&mut imported)?;
+    c.s.record(&imported, "stack import", true, Default::default())?;
     output::line(&format!(
         "Imported the state into stack `{}`: {} resources, serial {}.",
         c.s.stack.name,
-        stored.resources.len(),
-        stored.serial
+        imported.resources.len(),
+        imported.serial
     ));
     Ok(EXIT_OK)
 }
@@ -287,7 +325,7 @@ fn read_input(file: Option<&Path>) -> Result<(String, Vec<u8>), CliError> {
         }
     };
     if bytes.len() as u64 > MAX_IMPORT_BYTES {
-        return Err(CliError::ImportRefused { reason: format!("{label} is larger than 64 MiB") });
+        return Err(CliError::ImportRefused { reason: format!("{label} is larger than 16 MiB") });
     }
     Ok((label, bytes))
 }

@@ -14,7 +14,7 @@ pub fn verify(g: &Global) -> Result<i32, CliError> {
     let st = c.s.existing_state()?;
     output::line(&format!(
         "{} is valid: stack `{}`, serial {}, lineage {}, {} resources.",
-        c.s.state_path.display(),
+        c.s.backend.location(&c.s.id),
         st.stack,
         st.serial,
         st.lineage,

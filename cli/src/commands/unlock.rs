@@ -5,27 +5,27 @@ use crate::args::{Global, UnlockArgs};
 use crate::context;
 use crate::error::CliError;
 use crate::output;
-use rinfra_state::{LockStatus, StateLock};
+use rinfra_state::LockStatus;
 
 /// Runs `unlock`.
 pub fn exec(g: &Global, a: UnlockArgs) -> Result<i32, CliError> {
     let c = context::open(g)?;
-    let path = &c.s.state_path;
-    let lock_path = StateLock::path_for(path);
-    let who = match StateLock::status(&lock_path)? {
+    let (backend, id) = (&c.s.backend, &c.s.id);
+    let where_ = backend.location(id);
+    let who = match backend.lock_status(id)? {
         LockStatus::Free => {
-            output::line(&format!("{} is not locked.", path.display()));
+            output::line(&format!("{where_} is not locked."));
             return Ok(EXIT_OK);
         }
         LockStatus::Held(h) => format!("the lock held by pid {} on {} ({})", h.pid, h.host, h.command),
         // A SIGKILL between creating and writing a lock left it empty or
         // garbled: nobody can be named, and --force may remove it.
-        LockStatus::Unreadable { reason } => format!("an unreadable lock file {} ({reason})", lock_path.display()),
+        LockStatus::Unreadable { reason } => format!("an unreadable lock of {where_} ({reason})"),
     };
     if !a.force {
-        return Err(CliError::LockHeld(format!("{} is locked: {who}", path.display())));
+        return Err(CliError::LockHeld(format!("{where_} is locked: {who}")));
     }
-    StateLock::force_unlock(path)?;
+    backend.force_unlock(id)?;
     output::line(&format!("Removed {who}."));
     Ok(EXIT_OK)
 }

@@ -58,8 +58,10 @@ pub async fn apply_plan(
     let secrets = c.s.secrets();
     let destroy = mode == PlanMode::Destroy;
     if plan.is_empty() {
-        if !destroy {
-            c.s.sync_metadata(state)?;
+        if !destroy && !c.s.sync_metadata(state)? && state.serial == 0 {
+            // A stack deployed with nothing to change still gets its state,
+            // so that it exists and records its outputs.
+            c.s.save(state)?;
         }
         // Every output path masks: the outputs of a no-change run too.
         let outputs = secrets.outputs(&state.outputs);

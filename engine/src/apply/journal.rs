@@ -9,12 +9,14 @@
 use crate::plan::{Step, attributes};
 use crate::stack::Stack;
 use rinfra_provider::{Created, Observed, Props, Registry};
+use rinfra_state::StackId;
+use rinfra_state::backend::Backend;
+use rinfra_state::crypt::Sealer;
 use rinfra_state::{PendingOperation, ReplacedResource, ResourceState, StateError, StateFile};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::sync::Arc;
 
-/// Where the state is saved. Local files today; the trait is the seam a
-/// remote backend plugs into.
+/// Where the state is saved during an apply.
 pub trait Store: Send + Sync {
     /// Saves `state` atomically, bumping its serial and checksum.
     fn save(&self, state: &mut StateFile) -> Result<(), StateError>;
@@ -23,22 +25,25 @@ pub trait Store: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// A state file on the local disk.
+/// One stack's state in a backend (a local directory, a bucket), with the
+/// sealer that keeps its secrets encrypted.
 #[derive(Debug, Clone)]
-pub struct LocalStore {
-    /// The state file.
-    pub path: PathBuf,
+pub struct BackendStore {
+    /// The backend.
+    pub backend: Arc<dyn Backend>,
+    /// The stack.
+    pub id: StackId,
     /// Encrypts the values derived from secrets, when the stack has any.
-    pub sealer: Option<std::sync::Arc<rinfra_state::crypt::Sealer>>,
+    pub sealer: Option<Arc<Sealer>>,
 }
 
-impl Store for LocalStore {
+impl Store for BackendStore {
     fn save(&self, state: &mut StateFile) -> Result<(), StateError> {
-        rinfra_state::save_sealed(&self.path, state, self.sealer.as_deref())
+        self.backend.save(&self.id, state, self.sealer.as_deref())
     }
 
     fn describe(&self) -> String {
-        self.path.display().to_string()
+        self.backend.location(&self.id)
     }
 }
 

@@ -185,6 +185,8 @@ impl Env {
             .env("NO_COLOR", "1")
             .env_remove("AWS_ENDPOINT_URL")
             .env_remove("AWS_PROFILE")
+            .env_remove("RINFRA_BACKEND_URL")
+            .env_remove("PULUMI_BACKEND_URL")
             .stdin(Stdio::null());
         cmd
     }
@@ -199,11 +201,17 @@ impl Env {
     /// credentials but no `-s`: the project and stack are found as a user's
     /// would be. No passphrase is set unless the test sets one.
     pub fn in_project(&self, args: &[&str]) -> Command {
+        self.in_project_via(&self.endpoint, args)
+    }
+
+    /// As [`Env::in_project`], against another endpoint (such as one that
+    /// counts connections that must not happen).
+    pub fn in_project_via(&self, endpoint: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rinfra"));
         cmd.current_dir(self.dir.path())
             .args(args)
             .arg("--endpoint-url")
-            .arg(&self.endpoint)
+            .arg(endpoint)
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", "us-east-1")
@@ -213,6 +221,11 @@ impl Env {
             .env_remove("RINFRA_STACK")
             .env_remove("RINFRA_CONFIG_PASSPHRASE")
             .env_remove("PULUMI_CONFIG_PASSPHRASE")
+            .env_remove("RINFRA_CONFIG_PASSPHRASE_FILE")
+            .env_remove("PULUMI_CONFIG_PASSPHRASE_FILE")
+            .env_remove("RINFRA_BACKEND_URL")
+            .env_remove("PULUMI_BACKEND_URL")
+            .env_remove("RINFRA_CWD")
             .stdin(Stdio::null());
         cmd
     }
