@@ -11,6 +11,7 @@ mod e2e;
 mod project_errors;
 mod regressions;
 mod reliability;
+mod s3_backend;
 mod stack_errors;
 mod stacks;
 mod support;

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 /// A stack of `n` streams, each with an alarm on it.
-fn pairs(n: usize) -> String {
+pub(crate) fn pairs(n: usize) -> String {
     let mut s = String::from("name: pairs\nresources:\n");
     for i in 0..n {
         s.push_str(&format!(
@@ -23,7 +23,7 @@ fn pairs(n: usize) -> String {
 }
 
 /// The streams and the alarms in the cloud whose names carry this test's prefix.
-async fn in_cloud(env: &Env, cloud: &Cloud) -> (BTreeSet<String>, BTreeSet<String>) {
+pub(crate) async fn in_cloud(env: &Env, cloud: &Cloud) -> (BTreeSet<String>, BTreeSet<String>) {
     let prefix = format!("{}-", env.prefix);
     let streams = cloud
         .kinesis
@@ -53,13 +53,13 @@ async fn in_cloud(env: &Env, cloud: &Cloud) -> (BTreeSet<String>, BTreeSet<Strin
 
 /// Checks that the cloud holds exactly the stack's resources and that the
 /// state records each of them once, with its real id.
-async fn assert_converged(env: &Env, cloud: &Cloud, n: usize) {
+pub(crate) async fn assert_converged(env: &Env, cloud: &Cloud, n: usize) {
     let want_streams: BTreeSet<String> = (0..n).map(|i| env.name(&format!("s{i}"))).collect();
     let want_alarms: BTreeSet<String> = (0..n).map(|i| env.name(&format!("a{i}"))).collect();
     let (streams, alarms) = in_cloud(env, cloud).await;
     assert_eq!(streams, want_streams, "no orphaned or missing stream");
     assert_eq!(alarms, want_alarms, "no orphaned or missing alarm");
-    let state = env.state("pairs");
+    let state = env.stored_state(cloud, "pairs").await.expect("a state");
     let ids: BTreeSet<String> =
         state["resources"].as_object().unwrap().values().map(|r| r["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(ids, want_streams.union(&want_alarms).cloned().collect(), "the state records each resource once");
@@ -79,7 +79,7 @@ async fn assert_truthful(env: &Env, cloud: &Cloud) {
     assert!(state.get("pending").is_none(), "nothing is left pending: {state}");
 }
 
-fn kill(child: &std::process::Child, signal: i32) {
+pub(crate) fn kill(child: &std::process::Child, signal: i32) {
     let pid = i32::try_from(child.id()).unwrap();
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(pid, signal) };
@@ -150,7 +150,20 @@ async fn sigkill_at_random_moments_never_orphans_a_resource() {
     let env = Env::new("kill");
     env.stack(&pairs(2));
     let cloud = Cloud::new().await;
-    let mut seed: u64 = 0x5eed_2026;
+    let outcomes = kill_trials(&env, &cloud, trials, 0x5eed_2026).await;
+    eprintln!("kill test: {trials} trials, {outcomes:?}");
+    env.rinfra(&["destroy", "--yes"]).expect_code(0);
+}
+
+/// Kills `up` and `destroy` of the two-pair stack of `env` at seeded
+/// random moments, `trials` times, wherever its backend keeps the state;
+/// after each, a plain `up` must converge. Returns what happened.
+pub(crate) async fn kill_trials(
+    env: &Env,
+    cloud: &Cloud,
+    trials: u64,
+    mut seed: u64,
+) -> std::collections::BTreeMap<&'static str, u32> {
     let mut outcomes = std::collections::BTreeMap::<&str, u32>::new();
     for trial in 0..trials {
         seed ^= seed << 13;
@@ -168,13 +181,12 @@ async fn sigkill_at_random_moments_never_orphans_a_resource() {
         let status = child.wait_with_output().unwrap().status;
         *outcomes.entry(if status.code().is_some() { "finished before the kill" } else { "killed" }).or_insert(0) += 1;
         // A killed process cannot remove its lock; the lock names a dead pid.
-        let lock = env.dir.path().join(".rinfra/pairs.json.lock");
-        if lock.exists() {
+        if env.lock_held(cloud, "pairs").await {
             let r = env.rinfra(&["up", "--yes"]).expect_code(1);
             assert!(r.stderr.contains("stale"), "trial {trial}: {}", r.stderr);
             env.rinfra(&["unlock", "--force"]).expect_code(0);
         }
-        if env.dir.path().join(".rinfra/pairs.json").exists() {
+        if env.stored_state(cloud, "pairs").await.is_some() {
             env.rinfra(&["state", "verify"]).expect_code(0);
         }
         let mut up = env.rinfra(&["up", "--yes"]);
@@ -197,12 +209,11 @@ async fn sigkill_at_random_moments_never_orphans_a_resource() {
             up = env.rinfra(&["up", "--yes"]);
         }
         assert_eq!(up.code, 0, "trial {trial} ({command} killed after {delay:?}):\n{}\n{}", up.stdout, up.stderr);
-        assert_converged(&env, &cloud, 2).await;
+        assert_converged(env, cloud, 2).await;
     }
     let killed = outcomes.get("killed").copied().unwrap_or(0);
     assert!(u64::from(killed) * 4 >= trials, "too few trials interrupted anything: {outcomes:?}");
-    eprintln!("kill test: {trials} trials, {outcomes:?}");
-    env.rinfra(&["destroy", "--yes"]).expect_code(0);
+    outcomes
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -137,6 +137,8 @@ pub struct Env {
     pub prefix: String,
     /// The endpoint.
     pub endpoint: String,
+    /// The state backend (`s3://…`), when not the local default.
+    pub backend: Option<String>,
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -149,13 +151,19 @@ impl Env {
             dir: tempfile::tempdir().expect("tempdir"),
             prefix: format!("{tag}-{}-{n}", std::process::id()),
             endpoint: endpoint().to_string(),
+            backend: None,
         }
     }
 
     /// An environment whose endpoint is `endpoint` (for tests that must not
     /// reach LocalStack).
     pub fn with_endpoint(tag: &str, endpoint: &str) -> Env {
-        Env { dir: tempfile::tempdir().expect("tempdir"), prefix: tag.to_string(), endpoint: endpoint.to_string() }
+        Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+            prefix: tag.to_string(),
+            endpoint: endpoint.to_string(),
+            backend: None,
+        }
     }
 
     /// Writes the stack file, replacing `PREFIX` with this test's prefix.
@@ -188,6 +196,9 @@ impl Env {
             .env_remove("RINFRA_BACKEND_URL")
             .env_remove("PULUMI_BACKEND_URL")
             .stdin(Stdio::null());
+        if let Some(b) = &self.backend {
+            cmd.env("RINFRA_BACKEND_URL", b);
+        }
         cmd
     }
 
@@ -250,6 +261,32 @@ impl Env {
         format!("{}-{suffix}", self.prefix)
     }
 
+    /// Where the state of `stack` lives in S3 when the backend is a bucket.
+    fn s3_key(&self, stack: &str) -> Option<(String, String)> {
+        let rest = self.backend.as_deref()?.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let key = if prefix.is_empty() { format!("{stack}.json") } else { format!("{prefix}/{stack}.json") };
+        Some((bucket.to_string(), key))
+    }
+
+    /// The stored state of the single-file program `stack`, wherever the
+    /// backend keeps it, or `None` when there is none.
+    pub async fn stored_state(&self, cloud: &Cloud, stack: &str) -> Option<serde_json::Value> {
+        let bytes = match self.s3_key(stack) {
+            Some((bucket, key)) => cloud.object(&bucket, &key).await?,
+            None => std::fs::read(self.dir.path().join(".rinfra").join(format!("{stack}.json"))).ok()?,
+        };
+        Some(serde_json::from_slice(&bytes).expect("state JSON"))
+    }
+
+    /// Whether the lock of the single-file program `stack` is held.
+    pub async fn lock_held(&self, cloud: &Cloud, stack: &str) -> bool {
+        match self.s3_key(stack) {
+            Some((bucket, key)) => cloud.object(&bucket, &format!("{key}.lock")).await.is_some(),
+            None => self.dir.path().join(".rinfra").join(format!("{stack}.json.lock")).exists(),
+        }
+    }
+
     /// The state file of a stack named `stack`.
     pub fn state(&self, stack: &str) -> serde_json::Value {
         let text =
@@ -264,6 +301,8 @@ pub struct Cloud {
     pub kinesis: aws_sdk_kinesis::Client,
     /// CloudWatch.
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// S3, for state buckets.
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl Cloud {
@@ -276,7 +315,28 @@ impl Cloud {
             .credentials_provider(creds)
             .load()
             .await;
-        Cloud { kinesis: aws_sdk_kinesis::Client::new(&conf), cloudwatch: aws_sdk_cloudwatch::Client::new(&conf) }
+        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
+        Cloud { kinesis: aws_sdk_kinesis::Client::new(&conf), cloudwatch: aws_sdk_cloudwatch::Client::new(&conf), s3 }
+    }
+
+    /// Creates a state bucket for one test, with versioning when asked.
+    pub async fn bucket(&self, name: &str, versioned: bool) {
+        self.s3.create_bucket().bucket(name).send().await.expect("create bucket");
+        if versioned {
+            let on = aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build();
+            self.s3.put_bucket_versioning().bucket(name).versioning_configuration(on).send().await.expect("versioning");
+        }
+    }
+
+    /// The object's bytes, or `None` when there is none.
+    pub async fn object(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        match self.s3.get_object().bucket(bucket).key(key).send().await {
+            Ok(o) => Some(o.body.collect().await.expect("read object").into_bytes().to_vec()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => None,
+            Err(e) => panic!("get s3://{bucket}/{key}: {e:?}"),
+        }
     }
 
     /// The stream's summary, or `None` when it does not exist.

@@ -39,6 +39,25 @@ pub struct FaultProxy {
     pub stats: Arc<Stats>,
     /// The fault rate in per mille; change it at any time.
     pub rate: Arc<AtomicU32>,
+    /// When set, only requests whose head contains this text are faulted
+    /// (such as `/bucket` for S3's path-style requests), with S3's errors.
+    pub only: Arc<Mutex<Option<String>>>,
+    /// When set, requests whose head contains the text wait this long
+    /// before they are forwarded; the counter tells how many arrived.
+    pub delay: Arc<Mutex<Option<(String, Duration)>>>,
+    /// How many requests matched `delay` so far.
+    pub delayed: Arc<AtomicU64>,
+}
+
+/// The knobs a connection reads.
+#[derive(Clone)]
+struct Knobs {
+    stats: Arc<Stats>,
+    rate: Arc<AtomicU32>,
+    rng: Arc<Mutex<Rng>>,
+    only: Arc<Mutex<Option<String>>>,
+    delay: Arc<Mutex<Option<(String, Duration)>>>,
+    delayed: Arc<AtomicU64>,
 }
 
 /// A small deterministic generator (xorshift), so runs are repeatable.
@@ -61,14 +80,21 @@ pub async fn start(upstream: &str, rate_per_mille: u32, seed: u64) -> FaultProxy
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let stats = Arc::new(Stats::default());
     let rate = Arc::new(AtomicU32::new(rate_per_mille));
-    let rng = Arc::new(Mutex::new(Rng(seed.max(1))));
-    let (s, r) = (stats.clone(), rate.clone());
+    let knobs = Knobs {
+        stats: stats.clone(),
+        rate: rate.clone(),
+        rng: Arc::new(Mutex::new(Rng(seed.max(1)))),
+        only: Arc::new(Mutex::new(None)),
+        delay: Arc::new(Mutex::new(None)),
+        delayed: Arc::new(AtomicU64::new(0)),
+    };
+    let k = knobs.clone();
     tokio::spawn(async move {
         while let Ok((conn, _)) = listener.accept().await {
-            tokio::spawn(serve(conn, upstream, s.clone(), r.clone(), rng.clone()));
+            tokio::spawn(serve(conn, upstream, k.clone()));
         }
     });
-    FaultProxy { url, stats, rate }
+    FaultProxy { url, stats, rate, only: knobs.only, delay: knobs.delay, delayed: knobs.delayed }
 }
 
 /// Reads one request (head and body) from `conn`; `None` at end of stream.
@@ -119,6 +145,16 @@ fn with_close(request: &[u8]) -> Vec<u8> {
     bytes
 }
 
+/// S3's error, in its XML shape, so the SDK classifies it as it would a
+/// real one (500 and 503 SlowDown are retried).
+fn s3_error_response(status: &str, code: &str) -> Vec<u8> {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error>"
+    );
+    format!("HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+        .into_bytes()
+}
+
 fn error_response(status: &str, kind: &str, cbor: bool) -> Vec<u8> {
     if cbor {
         // The CBOR protocol's errors need a CBOR body; a bare 5xx is
@@ -133,40 +169,55 @@ fn error_response(status: &str, kind: &str, cbor: bool) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn serve(
-    mut conn: TcpStream,
-    upstream: SocketAddr,
-    stats: Arc<Stats>,
-    rate: Arc<AtomicU32>,
-    rng: Arc<Mutex<Rng>>,
-) {
+async fn serve(mut conn: TcpStream, upstream: SocketAddr, k: Knobs) {
     let mut buf = Vec::new();
     while let Some((request, cbor)) = read_request(&mut conn, &mut buf).await {
-        stats.requests.fetch_add(1, Ordering::SeqCst);
-        let rate = u64::from(rate.load(Ordering::SeqCst));
+        k.stats.requests.fetch_add(1, Ordering::SeqCst);
+        let end = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(request.len());
+        let head = String::from_utf8_lossy(&request[..end]).into_owned();
+        let only = k.only.lock().unwrap().clone();
+        let s3 = only.is_some();
+        let in_scope = only.as_ref().is_none_or(|o| head.contains(o.as_str()));
+        let rate = if in_scope { u64::from(k.rate.load(Ordering::SeqCst)) } else { 0 };
         // At 100% every request fails: a delay would let some through.
         let kinds = if rate >= 1000 { 3 } else { 4 };
         let (roll, kind) = {
-            let mut r = rng.lock().unwrap();
+            let mut r = k.rng.lock().unwrap();
             (r.next() % 1000, r.next() % kinds)
         };
         let fault = roll < rate;
         if fault {
             let name = ["server-error", "throttling", "dropped", "latency"][kind as usize];
-            *stats.faults.lock().unwrap().entry(name).or_insert(0) += 1;
+            *k.stats.faults.lock().unwrap().entry(name).or_insert(0) += 1;
             match kind {
                 0 => {
-                    let _ = conn.write_all(&error_response("500 Internal Server Error", "InternalFailure", cbor)).await;
+                    let answer = if s3 {
+                        s3_error_response("500 Internal Server Error", "InternalError")
+                    } else {
+                        error_response("500 Internal Server Error", "InternalFailure", cbor)
+                    };
+                    let _ = conn.write_all(&answer).await;
                     continue;
                 }
                 1 => {
-                    let status = if cbor { "503 Service Unavailable" } else { "400 Bad Request" };
-                    let _ = conn.write_all(&error_response(status, "ThrottlingException", cbor)).await;
+                    let answer = if s3 {
+                        s3_error_response("503 Slow Down", "SlowDown")
+                    } else {
+                        let status = if cbor { "503 Service Unavailable" } else { "400 Bad Request" };
+                        error_response(status, "ThrottlingException", cbor)
+                    };
+                    let _ = conn.write_all(&answer).await;
                     continue;
                 }
                 2 => return,
                 _ => tokio::time::sleep(Duration::from_millis(200 + roll % 400)).await,
             }
+        }
+        let delay = k.delay.lock().unwrap().clone();
+        if let Some((text, pause)) = delay.filter(|(t, _)| head.contains(t.as_str())) {
+            let _ = text;
+            k.delayed.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(pause).await;
         }
         let Ok(mut up) = TcpStream::connect(upstream).await else { return };
         if up.write_all(&with_close(&request)).await.is_err() {
