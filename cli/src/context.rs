@@ -77,12 +77,20 @@ pub fn project(g: &Global) -> Result<Project, CliError> {
 }
 
 /// The backend URL: `--backend` (or RINFRA_BACKEND_URL), then
-/// PULUMI_BACKEND_URL, then the project's `backend.url`.
+/// PULUMI_BACKEND_URL, then the project's `backend.url`. Pulumi's variable
+/// may name a backend only Pulumi has (its cloud service); rinfra then says
+/// so and keeps states locally.
 fn backend_url(g: &Global, project: Option<&Project>) -> Option<String> {
-    g.backend
-        .clone()
-        .or_else(|| std::env::var("PULUMI_BACKEND_URL").ok().filter(|u| !u.is_empty()))
-        .or_else(|| project.and_then(|p| p.backend_url.clone()))
+    let pulumi = std::env::var("PULUMI_BACKEND_URL").ok().filter(|u| !u.is_empty()).filter(|u| {
+        let ours = u.starts_with("s3://") || u.starts_with("file://");
+        if !ours {
+            crate::output::note(&format!(
+                "PULUMI_BACKEND_URL={u} is a backend rinfra does not have; states stay local (set RINFRA_BACKEND_URL to choose)"
+            ));
+        }
+        ours
+    });
+    g.backend.clone().or(pulumi).or_else(|| project.and_then(|p| p.backend_url.clone()))
 }
 
 /// Where the state of `target` lives, and the S3 backend to connect when
@@ -96,6 +104,17 @@ fn location(g: &Global, target: &Target) -> Result<(StateLocation, Option<Arc<S3
         Target::File(_) => None,
     };
     let Some(url) = backend_url(g, project) else { return Ok((StateLocation::Default, None)) };
+    if let Some(dir) = url.strip_prefix("file://") {
+        // As Pulumi's file backend: a directory that holds every project's
+        // states, `<dir>/.rinfra/<project>/<stack>.json`.
+        let dir = match (dir.strip_prefix('~'), std::env::var_os("HOME")) {
+            (Some(rest), Some(home)) => PathBuf::from(home).join(rest.trim_start_matches('/')),
+            _ => PathBuf::from(dir),
+        };
+        let root = dir.join(".rinfra");
+        let root = project.map_or(root.clone(), |p| root.join(&p.name));
+        return Ok((StateLocation::Remote(Arc::new(LocalBackend::dir(root))), None));
+    }
     let recovery = project.map_or_else(|| PathBuf::from(".rinfra"), Project::state_dir).join("recovery");
     let b = Arc::new(S3Backend::parse(&url, recovery).map_err(|message| CliError::Flag {
         flag: "--backend",
@@ -117,6 +136,7 @@ pub fn backend_for(g: &Global, project: &Project) -> Result<Arc<dyn Backend>, Cl
             s3.connect(Aws::new(aws_settings(g)?));
             Ok(b)
         }
+        (StateLocation::Remote(b), None) => Ok(b),
         _ => Ok(Arc::new(LocalBackend::dir(project.state_dir()))),
     }
 }

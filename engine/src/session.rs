@@ -116,10 +116,14 @@ impl Session {
                 let stack = ops::load_stack(path, overrides, &registry)?;
                 let id = StackId::single(&stack.name);
                 let default = ops::default_state_path(&stack.name);
-                let local_dir = default.parent().map(Path::to_path_buf).unwrap_or_default();
+                let mut local_dir = default.parent().map(Path::to_path_buf).unwrap_or_default();
                 let backend: Arc<dyn Backend> = match location {
                     StateLocation::Default => Arc::new(LocalBackend::file(default)),
-                    StateLocation::File(p) => Arc::new(LocalBackend::file(p)),
+                    StateLocation::File(p) => {
+                        // Drift histories stay beside a state named with --state.
+                        local_dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+                        Arc::new(LocalBackend::file(p))
+                    }
                     StateLocation::Remote(b) => b,
                 };
                 Ok(Session::new(stack, id, None, backend, local_dir, registry, overrides, t))
@@ -133,9 +137,13 @@ impl Session {
                 let (inputs, providers) = config_inputs(&cfg, project, overrides, &mut crypter)?;
                 let registry = registry(&providers);
                 let default = matches!(location, StateLocation::Default);
+                let mut local_dir = project.state_dir();
                 let backend: Arc<dyn Backend> = match location {
                     StateLocation::Default => Arc::new(LocalBackend::dir(project.state_dir())),
-                    StateLocation::File(p) => Arc::new(LocalBackend::file(p)),
+                    StateLocation::File(p) => {
+                        local_dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+                        Arc::new(LocalBackend::file(p))
+                    }
                     StateLocation::Remote(b) => b,
                 };
                 project.existing(name, backend.as_ref())?;
@@ -153,8 +161,10 @@ impl Session {
                     }
                 })?;
                 stack.name = id.owner();
-                let legacy = if default && !backend.exists(&id)? { project.legacy_state() } else { None };
-                let local_dir = project.state_dir();
+                // Whether the stack has a state file at all, valid or not: a
+                // damaged one must be reported, never replaced by a move.
+                let target = project.state_path(name);
+                let legacy = if default && !target.exists() { project.legacy_state() } else { None };
                 let mut s = Session::new(stack, id, Some(project.clone()), backend, local_dir, registry, overrides, t);
                 s.legacy = legacy;
                 s.crypter = crypter;
@@ -242,7 +252,8 @@ impl Session {
             }
         }
         if let Some(from) = self.legacy.take() {
-            if !self.backend.exists(&self.id)? {
+            let target = self.project.as_ref().map(|p| p.state_path(&self.id.stack));
+            if target.is_some_and(|t| !t.exists()) {
                 let mut state = self.read_legacy(&from)?;
                 self.save(&mut state)?;
                 let mut kept = from.as_os_str().to_owned();

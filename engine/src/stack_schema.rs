@@ -41,7 +41,7 @@ pub fn stack_schema(registry: &Registry) -> Value {
             "backend": {
                 "type": "object",
                 "additionalProperties": false,
-                "properties": {"url": {"type": "string", "pattern": "^s3://", "description": "Where the stacks' states live, such as s3://team-state/rinfra."}}
+                "properties": {"url": {"type": "string", "pattern": "^(s3|file)://", "description": "Where the stacks' states live, such as s3://team-state/rinfra."}}
             },
             "runtime": {"const": "yaml", "description": "Accepted for Pulumi compatibility."},
             "config": {

@@ -26,9 +26,35 @@ const MAX_OBJECT_BYTES: i64 = 64 * 1024 * 1024;
 
 /// Runs an SDK future from the blocking backend calls. Commands run on a
 /// multi-threaded runtime, where `block_in_place` hands this worker's other
-/// tasks to the rest of the pool while it waits.
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+/// tasks to the rest of the pool while it waits. Anywhere else (no runtime,
+/// or a current-thread one, as in some tests) the future runs on a
+/// one-off runtime in a thread of its own, instead of panicking.
+fn block<F>(f: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| h.block_on(f)),
+        _ => std::thread::scope(|s| {
+            s.spawn(|| match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => Some(rt.block_on(f)),
+                Err(_) => None,
+            })
+            .join()
+            .ok()
+            .flatten()
+        })
+        .unwrap_or_else(fallback),
+    }
+}
+
+/// Reached only when no runtime can be built at all; the caller's future
+/// is then lost, and the process cannot go on safely.
+fn fallback<T>() -> T {
+    tracing::error!("cannot build a runtime for an S3 call; stopping");
+    std::process::exit(1)
 }
 
 fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
@@ -45,11 +71,22 @@ pub struct S3Backend {
     prefix: String,
     url: String,
     aws: OnceLock<Arc<Aws>>,
-    /// The ETag of each state as last read or written: `None` means "known
-    /// not to exist", so the first write must create it.
-    etags: Mutex<BTreeMap<StackId, Option<String>>>,
+    /// What this run knows of each state object, from its last read or write.
+    etags: Mutex<BTreeMap<StackId, Tag>>,
     /// Where a state that could not be written is kept.
     recovery_dir: PathBuf,
+    /// The recovery file of each stack in this run: one per run, rewritten
+    /// by every refused save, so it always holds the run's latest state.
+    recovery: Mutex<BTreeMap<StackId, PathBuf>>,
+}
+
+/// What a run knows of a state object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tag {
+    /// It did not exist: the first write must create it.
+    Absent,
+    /// It had this ETag: a write must replace exactly that version.
+    Known(String),
 }
 
 impl S3Backend {
@@ -66,9 +103,15 @@ impl S3Backend {
         if !valid_bucket {
             return Err(format!("`{bucket}` is not a valid S3 bucket name"));
         }
-        let prefix = prefix.trim_matches('/').to_string();
-        if prefix.split('/').any(|p| p == "." || p == "..") {
-            return Err("the prefix may not contain `.` or `..` segments".into());
+        if url.contains(['?', '#']) {
+            return Err(
+                "query parameters such as `?region=` are not supported; set the region with --region or AWS_REGION"
+                    .into(),
+            );
+        }
+        let prefix = prefix.trim_end_matches('/').to_string();
+        if !prefix.is_empty() && prefix.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
+            return Err("the prefix may not contain empty, `.` or `..` segments".into());
         }
         Ok(S3Backend {
             bucket: bucket.to_string(),
@@ -77,6 +120,7 @@ impl S3Backend {
             aws: OnceLock::new(),
             etags: Mutex::new(BTreeMap::new()),
             recovery_dir,
+            recovery: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -120,9 +164,43 @@ impl S3Backend {
         StateError::Remote { operation, location: self.url_of(key), message, source: Some(Box::new(e)) }
     }
 
-    /// The object's bytes and ETag, or `None` when there is none.
+    /// The object's bytes and ETag, or `None` when there is none. A
+    /// connection dropped while the body streams is retried here, as the
+    /// SDK retries one dropped before the answer began.
     fn get(&self, key: &str, version: Option<&str>) -> Result<Option<Object>, StateError> {
-        let client = self.client()?;
+        let mut last = None;
+        for attempt in 0..3u64 {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(200 * attempt));
+            }
+            match self.get_once(key, version) {
+                Ok(found) => return Ok(found),
+                Err(e) => match *e {
+                    (true, e) => last = Some(e),
+                    (false, e) => return Err(e),
+                },
+            }
+        }
+        Err(last.unwrap_or_else(|| StateError::Remote {
+            operation: "s3:GetObject",
+            location: self.url_of(key),
+            message: "no attempt was made".into(),
+            source: None,
+        }))
+    }
+
+    /// One GetObject; an error says whether trying again may help.
+    fn get_once(&self, key: &str, version: Option<&str>) -> Result<Option<Object>, Box<(bool, StateError)>> {
+        use tokio::io::AsyncReadExt;
+        let client = self.client().map_err(|e| Box::new((false, e)))?;
+        let url = self.url_of(key);
+        let read = |message: String, source: Option<Box<dyn std::error::Error + Send + Sync>>| StateError::Remote {
+            operation: "s3:GetObject",
+            location: url.clone(),
+            message,
+            source,
+        };
+        let too_big = || read("the object is larger than 64 MiB; it is not a rinfra state".into(), None);
         let out =
             block(client.get_object().bucket(&self.bucket).key(key).set_version_id(version.map(str::to_string)).send());
         let out = match out {
@@ -130,43 +208,65 @@ impl S3Backend {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) || status(&e) == Some(404) => {
                 return Ok(None);
             }
-            Err(e) => return Err(self.remote("s3:GetObject", key, e)),
+            Err(e) => return Err(Box::new((false, self.remote("s3:GetObject", key, e)))),
         };
         if out.content_length().unwrap_or(0) > MAX_OBJECT_BYTES {
-            return Err(StateError::Remote {
-                operation: "s3:GetObject",
-                location: self.url_of(key),
-                message: "the object is larger than 64 MiB; it is not a rinfra state".into(),
-                source: None,
-            });
+            return Err(Box::new((false, too_big())));
         }
         let etag = out.e_tag().map(str::to_string);
-        let bytes = block(out.body.collect())
-            .map_err(|e| StateError::Remote {
-                operation: "s3:GetObject",
-                location: self.url_of(key),
-                message: e.to_string(),
-                source: Some(Box::new(e)),
-            })?
-            .into_bytes()
-            .to_vec();
-        Ok(Some((bytes, etag)))
+        // The body is read with a bound whether or not a length was given.
+        let limit = u64::try_from(MAX_OBJECT_BYTES).unwrap_or(u64::MAX);
+        let mut bytes = Vec::new();
+        let body = out.body.into_async_read().take(limit + 1);
+        let got = block(async move {
+            let mut body = body;
+            body.read_to_end(&mut bytes).await.map(|_| bytes)
+        });
+        match got {
+            Ok(b) if b.len() as u64 > limit => Err(Box::new((false, too_big()))),
+            Ok(b) => Ok(Some((b, etag))),
+            Err(e) => {
+                Err(Box::new((true, read(format!("the connection broke while reading: {e}"), Some(Box::new(e))))))
+            }
+        }
     }
 
-    /// Keeps `bytes`, a state that could not be written, in a local file.
-    fn keep(&self, id: &StackId, bytes: &[u8]) -> PathBuf {
+    /// Keeps `bytes`, a state that could not be written, in this run's
+    /// recovery file for `id`; says where, or why it could not.
+    fn keep(&self, id: &StackId, bytes: &[u8]) -> Result<PathBuf, String> {
         use std::os::unix::fs::OpenOptionsExt;
-        let when = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let name = format!("{}-{}-{when}.json", id.project.as_deref().unwrap_or("single"), id.stack);
-        let path = self.recovery_dir.join(name);
-        let written = std::fs::create_dir_all(&self.recovery_dir).and_then(|()| {
-            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
-            std::io::Write::write_all(&mut f, bytes)
-        });
-        if let Err(e) = written {
-            tracing::error!("cannot keep the unsaved state in {}: {e}", path.display());
+        let path = {
+            let mut files = self.recovery.lock().map_err(|_| "the recovery table is poisoned".to_string())?;
+            files
+                .entry(id.clone())
+                .or_insert_with(|| {
+                    let when = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
+                    let project = id.project.as_deref().unwrap_or("single");
+                    self.recovery_dir.join(format!("{project}-{}-{when}-{}.json", id.stack, std::process::id()))
+                })
+                .clone()
+        };
+        std::fs::create_dir_all(&self.recovery_dir)
+            .and_then(|()| {
+                let mut f =
+                    std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
+                std::io::Write::write_all(&mut f, bytes)?;
+                f.sync_all()
+            })
+            .map_err(|e| format!("it could not be kept in {}: {e}", path.display()))?;
+        Ok(path)
+    }
+
+    fn no_etag(&self, key: &str) -> StateError {
+        StateError::Remote {
+            operation: "s3:PutObject",
+            location: self.url_of(key),
+            message: "the store returned no ETag, without which a write cannot be made safely".into(),
+            source: None,
         }
-        path
     }
 
     fn lock_body(&self, id: &StackId) -> Result<Option<LockStatus>, StateError> {
@@ -186,20 +286,18 @@ struct S3Lease {
     body: Vec<u8>,
 }
 
-impl S3Lease {
-    /// Deletes the lock, after reading it back to check it is still ours:
-    /// S3 (and LocalStack) cannot delete conditionally, and a lock broken
-    /// by `unlock --force` and taken by another run must stay.
-    fn release(client: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8]) {
-        let ours = block(async {
-            let out = client.get_object().bucket(bucket).key(key).send().await.ok()?;
-            let bytes = out.body.collect().await.ok()?.into_bytes();
-            Some(bytes.as_ref() == body)
-        });
-        if ours == Some(true) {
-            if let Err(e) = block(client.delete_object().bucket(bucket).key(key).send()) {
-                tracing::warn!("cannot release the lock s3://{bucket}/{key}: {}", crate::aws::describe_sdk_error(&e));
-            }
+/// Deletes the lock, after reading it back to check it is still ours: S3
+/// (and LocalStack) cannot delete conditionally, and a lock broken by
+/// `unlock --force` and taken by another run must stay. The body carries a
+/// random nonce, so no other holder's lock reads the same.
+async fn release(client: aws_sdk_s3::Client, bucket: String, key: String, body: Vec<u8>) {
+    let read = async {
+        let out = client.get_object().bucket(&bucket).key(&key).send().await.ok()?;
+        Some(out.body.collect().await.ok()?.into_bytes())
+    };
+    if read.await.is_some_and(|held| held.as_ref() == body.as_slice()) {
+        if let Err(e) = client.delete_object().bucket(&bucket).key(&key).send().await {
+            tracing::warn!("cannot release the lock s3://{bucket}/{key}: {}", crate::aws::describe_sdk_error(&e));
         }
     }
 }
@@ -208,13 +306,26 @@ impl Lease for S3Lease {
     fn releaser(&self) -> Box<dyn Fn() + Send + Sync> {
         let (client, bucket, key, body) =
             (self.client.clone(), self.bucket.clone(), self.key.clone(), self.body.clone());
-        Box::new(move || S3Lease::release(&client, &bucket, &key, &body))
+        // An interrupt must exit at once, even when S3 does not answer: the
+        // release gets three seconds, on the runtime the lease was taken
+        // on, from a thread of its own.
+        let handle = tokio::runtime::Handle::try_current().ok();
+        Box::new(move || {
+            let Some(handle) = handle.clone() else { return };
+            let fut = release(client.clone(), bucket.clone(), key.clone(), body.clone());
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                handle.block_on(fut);
+                let _ = tx.send(());
+            });
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(3));
+        })
     }
 }
 
 impl Drop for S3Lease {
     fn drop(&mut self) {
-        S3Lease::release(&self.client, &self.bucket, &self.key, &self.body);
+        block(release(self.client.clone(), self.bucket.clone(), self.key.clone(), std::mem::take(&mut self.body)));
     }
 }
 
@@ -230,9 +341,13 @@ impl Backend for S3Backend {
     fn load(&self, id: &StackId) -> Result<Option<StateFile>, StateError> {
         let key = self.key(id);
         let found = self.get(&key, None)?;
-        let etag = found.as_ref().and_then(|(_, e)| e.clone());
+        let tag = match &found {
+            None => Tag::Absent,
+            Some((_, Some(etag))) => Tag::Known(etag.clone()),
+            Some((_, None)) => return Err(self.no_etag(&key)),
+        };
         if let Ok(mut etags) = self.etags.lock() {
-            etags.insert(id.clone(), etag);
+            etags.insert(id.clone(), tag);
         }
         let Some((bytes, _)) = found else { return Ok(None) };
         let location = PathBuf::from(self.url_of(&key));
@@ -245,23 +360,27 @@ impl Backend for S3Backend {
         let key = self.key(id);
         let location = self.url_of(&key);
         let bytes = rinfra_state::encode(&PathBuf::from(&location), state, sealer)?;
-        let expected = self.etags.lock().ok().and_then(|e| e.get(id).cloned()).flatten();
+        // A save with no read before it knows nothing of the object, and
+        // may only create it.
+        let expected = self.etags.lock().ok().and_then(|e| e.get(id).cloned()).unwrap_or(Tag::Absent);
         let client = self.client()?;
         let put = client.put_object().bucket(&self.bucket).key(&key).body(ByteStream::from(bytes.clone()));
         // The first state of a stack must not exist yet; every later one
         // must replace exactly the version this run last read or wrote.
         let put = match &expected {
-            Some(etag) => put.if_match(etag),
-            None => put.if_none_match("*"),
+            Tag::Known(etag) => put.if_match(etag),
+            Tag::Absent => put.if_none_match("*"),
         };
         let result = block(put.content_type("application/json").send());
-        let failure = match result {
-            Ok(out) => {
-                if let Ok(mut etags) = self.etags.lock() {
-                    etags.insert(id.clone(), out.e_tag().map(str::to_string));
-                }
-                return Ok(());
+        let remember = |etag: Option<String>| -> Result<(), StateError> {
+            let tag = Tag::Known(etag.ok_or_else(|| self.no_etag(&key))?);
+            if let Ok(mut etags) = self.etags.lock() {
+                etags.insert(id.clone(), tag);
             }
+            Ok(())
+        };
+        let failure = match result {
+            Ok(out) => return remember(out.e_tag().map(str::to_string)),
             Err(e) => e,
         };
         let conflict = matches!(status(&failure), Some(409 | 412));
@@ -270,21 +389,36 @@ impl Backend for S3Backend {
             // condition; then the object already holds exactly these bytes.
             if let Ok(Some((now, etag))) = self.get(&key, None) {
                 if now == bytes {
-                    if let Ok(mut etags) = self.etags.lock() {
-                        etags.insert(id.clone(), etag);
-                    }
-                    return Ok(());
+                    return remember(etag);
                 }
             }
         }
-        let recovery = self.keep(id, &bytes);
         state.serial = state.serial.saturating_sub(1);
-        if conflict {
-            return Err(StateError::Conflict { location, recovery });
+        let kept = self.keep(id, &bytes);
+        match (conflict, kept) {
+            (true, Ok(recovery)) => Err(StateError::Conflict { location, recovery }),
+            (true, Err(why)) => Err(StateError::Remote {
+                operation: "s3:PutObject",
+                location,
+                message: format!(
+                    "the state was changed by another run since this one read it, so it was not overwritten; this run's state was lost because {why}"
+                ),
+                source: None,
+            }),
+            (false, kept) => {
+                let kept = match kept {
+                    Ok(p) => format!("this run's state is kept in {}", p.display()),
+                    Err(why) => format!("this run's state was lost because {why}"),
+                };
+                let message = format!("{}; {kept}", crate::aws::describe_sdk_error(&failure));
+                Err(StateError::Remote {
+                    operation: "s3:PutObject",
+                    location,
+                    message,
+                    source: Some(Box::new(failure)),
+                })
+            }
         }
-        let message =
-            format!("{}; this run's state is kept in {}", crate::aws::describe_sdk_error(&failure), recovery.display());
-        Err(StateError::Remote { operation: "s3:PutObject", location, message, source: Some(Box::new(failure)) })
     }
 
     fn lock(&self, id: &StackId, command: &str) -> Result<Box<dyn Lease>, StateError> {
@@ -315,7 +449,7 @@ impl Backend for S3Backend {
                         return Err(match serde_json::from_slice::<LockInfo>(&held) {
                             Ok(holder) => {
                                 let stale = holder.is_stale_here();
-                                StateError::Locked { path, holder, stale }
+                                StateError::Locked { path, holder: Box::new(holder), stale }
                             }
                             Err(err) => StateError::LockUnreadable { path, reason: err.to_string() },
                         });
@@ -385,7 +519,24 @@ impl Backend for S3Backend {
 
     fn remove(&self, id: &StackId) -> Result<(), StateError> {
         let client = self.client()?;
-        for key in [self.key(id), self.lock_key(id)] {
+        let key = self.key(id);
+        // S3 cannot delete conditionally: check that the state is still the
+        // version this run read (under the lock), then delete it.
+        let expected = self.etags.lock().ok().and_then(|e| e.get(id).cloned());
+        let now = match block(client.head_object().bucket(&self.bucket).key(&key).send()) {
+            Ok(h) => h.e_tag().map(|e| Tag::Known(e.to_string())),
+            Err(e) if status(&e) == Some(404) => Some(Tag::Absent),
+            Err(e) => return Err(self.remote("s3:HeadObject", &key, e)),
+        };
+        if expected.is_none() || now != expected {
+            return Err(StateError::Remote {
+                operation: "s3:DeleteObject",
+                location: self.url_of(&key),
+                message: "the state changed since it was read; nothing was removed".into(),
+                source: None,
+            });
+        }
+        for key in [key, self.lock_key(id)] {
             block(client.delete_object().bucket(&self.bucket).key(&key).send())
                 .map_err(|e| self.remote("s3:DeleteObject", &key, e))?;
         }
@@ -435,7 +586,9 @@ impl Backend for S3Backend {
             key_marker = page.next_key_marker().map(str::to_string);
             version_marker = page.next_version_id_marker().map(str::to_string);
         }
-        versions.sort_by(|a, b| a.time.cmp(&b.time).then(a.latest.cmp(&b.latest)));
+        // S3 lists a key's versions newest first, whatever the resolution
+        // of their times (whole seconds on AWS).
+        versions.reverse();
         Ok(History::Versions(versions))
     }
 

@@ -156,9 +156,11 @@ impl Backend for LocalBackend {
     }
 
     fn exists(&self, id: &StackId) -> Result<bool> {
-        // A file of another stack or program at this path is not this
-        // stack's state, as `stacks` also says.
-        Ok(crate::verify(&self.path(id)).is_ok_and(|s| s.id() == *id))
+        // A valid file of another stack or program at this path is not this
+        // stack's state, as `stacks` also says; a damaged one is, so that
+        // loading it reports the damage and nothing overwrites it.
+        let path = self.path(id);
+        Ok(path.is_file() && crate::verify(&path).map_or(true, |s| s.id() == *id))
     }
 
     fn stacks(&self, project: &str) -> Result<Vec<String>> {

@@ -139,8 +139,8 @@ pub enum StateError {
     Locked {
         /// The lock file.
         path: PathBuf,
-        /// Who holds it.
-        holder: LockInfo,
+        /// Who holds it (boxed: a lock record is large, errors are moved often).
+        holder: Box<LockInfo>,
         /// Whether the holder's process is gone on this host.
         stale: bool,
     },

@@ -19,6 +19,10 @@ pub struct LockInfo {
     pub command: String,
     /// When it took the lock, as seconds since the Unix epoch.
     pub started: u64,
+    /// A random id of this taking of the lock, so that two holders never
+    /// look alike (containers share hostnames and small pids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// What a lock file says about its stack's state.
@@ -64,6 +68,7 @@ impl LockInfo {
             host: hostname(),
             command: command.to_string(),
             started: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            nonce: Some(uuid::Uuid::new_v4().simple().to_string()),
         }
     }
 
@@ -114,7 +119,7 @@ impl StateLock {
                 LockStatus::Free => continue,
                 LockStatus::Held(holder) => {
                     let stale = holder.is_stale_here();
-                    return Err(StateError::Locked { path, holder, stale });
+                    return Err(StateError::Locked { path, holder: Box::new(holder), stale });
                 }
                 LockStatus::Unreadable { reason } => return Err(StateError::LockUnreadable { path, reason }),
             }

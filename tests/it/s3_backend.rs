@@ -100,7 +100,7 @@ async fn a_broken_lock_never_loses_a_write() {
     // while: A is slowed in the middle of `up`, with its stream created
     // and the alarm's create recorded as pending.
     let slow = proxy::start(crate::support::endpoint(), 0, 1).await;
-    *slow.delay.lock().unwrap() = Some(("PutMetricAlarm".to_string(), Duration::from_secs(8)));
+    *slow.delay.lock().unwrap() = Some(("PutMetricAlarm".to_string(), Duration::from_secs(12)));
     a.endpoint = slow.url.clone();
     let ca = a.command(&["up", "--yes"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let t = Instant::now();
@@ -159,8 +159,16 @@ async fn up_converges_through_a_twenty_percent_fault_rate_on_s3() {
     env.endpoint = faulty.url.clone();
     env.rinfra(&["up", "--yes"]).expect_code(0);
     env.rinfra(&["state", "verify"]).expect_code(0);
-    assert!(faulty.stats.injected() > 0, "no fault was injected");
-    eprintln!("s3 faults: {:?}", faulty.stats.faults.lock().unwrap());
+    // More writes through the faults: an edit, applied, and back.
+    let edited = pairs(3).replace("retentionPeriod: 48", "retentionPeriod: 72");
+    env.stack(&edited);
+    env.rinfra(&["up", "--yes"]).expect_code(0);
+    env.stack(&pairs(3));
+    env.rinfra(&["up", "--yes"]).expect_code(0);
+    env.rinfra(&["state", "verify"]).expect_code(0);
+    let faults = faulty.stats.faults.lock().unwrap().clone();
+    assert!(faults.values().sum::<u64>() >= 5, "too few faults were injected: {faults:?}");
+    eprintln!("s3 faults: {faults:?}");
     assert_eq!(env.rinfra(&["preview"]).expect_code(0).stdout.trim(), NO_CHANGES);
     env.endpoint = crate::support::endpoint().to_string();
     assert_converged(&env, &cloud, 3).await;

@@ -179,15 +179,23 @@ async fn serve(mut conn: TcpStream, upstream: SocketAddr, k: Knobs) {
         let s3 = only.is_some();
         let in_scope = only.as_ref().is_none_or(|o| head.contains(o.as_str()));
         let rate = if in_scope { u64::from(k.rate.load(Ordering::SeqCst)) } else { 0 };
-        // At 100% every request fails: a delay would let some through.
-        let kinds = if rate >= 1000 { 3 } else { 4 };
+        // At 100% every request fails: a delay would let some through. S3
+        // requests may also reach the store and lose their answer, which
+        // makes a retried conditional write fail its own condition.
+        let kinds = if rate >= 1000 {
+            3
+        } else if s3 {
+            5
+        } else {
+            4
+        };
         let (roll, kind) = {
             let mut r = k.rng.lock().unwrap();
             (r.next() % 1000, r.next() % kinds)
         };
         let fault = roll < rate;
         if fault {
-            let name = ["server-error", "throttling", "dropped", "latency"][kind as usize];
+            let name = ["server-error", "throttling", "dropped", "latency", "answer-lost"][kind as usize];
             *k.stats.faults.lock().unwrap().entry(name).or_insert(0) += 1;
             match kind {
                 0 => {
@@ -210,7 +218,18 @@ async fn serve(mut conn: TcpStream, upstream: SocketAddr, k: Knobs) {
                     continue;
                 }
                 2 => return,
-                _ => tokio::time::sleep(Duration::from_millis(200 + roll % 400)).await,
+                3 => tokio::time::sleep(Duration::from_millis(200 + roll % 400)).await,
+                _ => {
+                    // The request reaches the store; its answer never
+                    // comes back.
+                    if let Ok(mut up) = TcpStream::connect(upstream).await {
+                        if up.write_all(&with_close(&request)).await.is_ok() {
+                            let mut answer = Vec::new();
+                            let _ = up.read_to_end(&mut answer).await;
+                        }
+                    }
+                    return;
+                }
             }
         }
         let delay = k.delay.lock().unwrap().clone();
