@@ -246,10 +246,17 @@ pub fn note(text: &str) {
 /// offending source, anything else as one line with its causes.
 pub fn render_error(color: bool, e: &CliError) {
     use rinfra_engine::ops::LoadError;
-    if let CliError::Engine(rinfra_engine::Error::Load(
+    let load = match e {
+        CliError::Engine(rinfra_engine::Error::Load(l)) => Some(l),
+        CliError::Engine(rinfra_engine::Error::Project(rinfra_engine::project::ProjectError::Invalid(l))) => {
+            Some(l.as_ref())
+        }
+        _ => None,
+    };
+    if let Some(
         LoadError::Invalid { path, source_text, diagnostics }
         | LoadError::InvalidConfig { path, source_text, diagnostics },
-    )) = e
+    ) = load
     {
         eprint!("{}", diagnostics.render(&path.display().to_string(), source_text, color));
         return;

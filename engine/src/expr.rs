@@ -25,9 +25,54 @@ pub enum Part {
     Ref(Ref),
 }
 
+/// A built-in function of Pulumi YAML, written `fn::<name>: <arguments>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    /// `fn::join: [delimiter, [values]]`: the values joined into text.
+    Join,
+    /// `fn::split: [delimiter, text]`: the text split into a list.
+    Split,
+    /// `fn::select: [index, [values]]`: one element of a list.
+    Select,
+    /// `fn::toJSON: value`: the value as compact JSON text.
+    ToJson,
+    /// `fn::toBase64: text`: the text's UTF-8 bytes in base64.
+    ToBase64,
+    /// `fn::fromBase64: text`: base64 decoded, as UTF-8 text.
+    FromBase64,
+    /// `fn::readFile: path`: a file's text, relative to the program.
+    ReadFile,
+    /// `fn::secret: value`: the value, shown and stored as a secret.
+    Secret,
+}
+
+/// The functions rinfra has, as they are written.
+pub const BUILTINS: &[(&str, Builtin)] = &[
+    ("fn::join", Builtin::Join),
+    ("fn::split", Builtin::Split),
+    ("fn::select", Builtin::Select),
+    ("fn::toJSON", Builtin::ToJson),
+    ("fn::toBase64", Builtin::ToBase64),
+    ("fn::fromBase64", Builtin::FromBase64),
+    ("fn::readFile", Builtin::ReadFile),
+    ("fn::secret", Builtin::Secret),
+];
+
+/// The largest file `fn::readFile` reads.
+pub const MAX_READ_FILE: u64 = 1024 * 1024;
+
+impl Builtin {
+    /// How the function is written.
+    pub fn name(self) -> &'static str {
+        BUILTINS.iter().find(|(_, b)| *b == self).map_or("fn::?", |(n, _)| n)
+    }
+}
+
 /// A value from the stack file, still unevaluated.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
+    /// A built-in function applied to its argument.
+    Call(Builtin, Box<Expr>, Span),
     /// `null`.
     Null(Span),
     /// A boolean.
@@ -46,7 +91,8 @@ impl Expr {
     /// Where the expression is written.
     pub fn span(&self) -> Span {
         match self {
-            Expr::Null(s)
+            Expr::Call(_, _, s)
+            | Expr::Null(s)
             | Expr::Bool(_, s)
             | Expr::Number(_, s)
             | Expr::Template(_, s)
@@ -64,7 +110,19 @@ impl Expr {
             })),
             Expr::List(items, _) => items.iter().for_each(|i| i.collect_refs(out)),
             Expr::Map(entries, _) => entries.iter().for_each(|(_, v)| v.collect_refs(out)),
+            Expr::Call(_, arg, _) => arg.collect_refs(out),
             _ => {}
+        }
+    }
+
+    /// Whether the expression applies `fn::secret` anywhere.
+    pub fn has_secret(&self) -> bool {
+        match self {
+            Expr::Call(Builtin::Secret, _, _) => true,
+            Expr::Call(_, arg, _) => arg.has_secret(),
+            Expr::List(items, _) => items.iter().any(Expr::has_secret),
+            Expr::Map(entries, _) => entries.iter().any(|(_, v)| v.has_secret()),
+            _ => false,
         }
     }
 }
@@ -168,6 +226,30 @@ fn build(node: &Node, lines: &[&str], diags: &mut Vec<Diagnostic>) -> Expr {
             }
         }
         Kind::Seq(items) => Expr::List(items.iter().map(|i| build(i, lines, diags)).collect(), span),
+        // A mapping whose one key is `fn::…` is a call, as in Pulumi YAML.
+        Kind::Map(entries) if entries.len() == 1 && entries[0].0.text.starts_with("fn::") => {
+            let (key, arg) = &entries[0];
+            match BUILTINS.iter().find(|(n, _)| *n == key.text) {
+                Some((_, f)) => Expr::Call(*f, Box::new(build(arg, lines, diags)), span),
+                None => {
+                    let names: Vec<&str> = BUILTINS.iter().map(|(n, _)| *n).collect();
+                    let hint = match rinfra_provider::schema::did_you_mean(&key.text, names.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if key.text == "fn::invoke" => {
+                            "rinfra cannot call provider functions yet; write the value, or read it from config"
+                                .to_string()
+                        }
+                        None => format!("rinfra supports {}", names.join(", ")),
+                    };
+                    diags.push(
+                        Diagnostic::new(format!("unknown function `{}`", key.text))
+                            .at(key.span, "not a function rinfra has")
+                            .with_hint(hint),
+                    );
+                    Expr::Null(span)
+                }
+            }
+        }
         Kind::Map(entries) => {
             Expr::Map(entries.iter().map(|(k, v)| (k.clone(), build(v, lines, diags))).collect(), span)
         }
@@ -186,6 +268,8 @@ pub struct EvalContext<'a> {
     pub variables: &'a BTreeMap<String, Expr>,
     /// Resource attributes.
     pub resource: &'a ResourceLookup<'a>,
+    /// The directory `fn::readFile` paths are relative to.
+    pub base_dir: &'a std::path::Path,
 }
 
 fn walk(mut v: Value, path: &[String]) -> Option<Value> {
@@ -251,8 +335,154 @@ impl EvalContext<'_> {
                 }
                 Value::Object(m)
             }
+            Expr::Call(f, arg, span) => self.call(*f, &self.eval(arg)?, *span)?,
         })
     }
+
+    /// Applies a built-in to its evaluated argument. A value not known
+    /// before apply makes the result unknown, as in a Pulumi preview.
+    fn call(&self, f: Builtin, arg: &Value, span: Span) -> Result<Value, Diagnostic> {
+        use rinfra_provider::schema::{is_unknown, unknown};
+        let bad = |what: &str| {
+            Diagnostic::new(format!("`{}` takes {what}", f.name())).at(span, "wrong arguments").with_hint(match f {
+                Builtin::Join => "write `fn::join: [\",\", [a, b]]`",
+                Builtin::Split => "write `fn::split: [\",\", \"a,b\"]`",
+                Builtin::Select => "write `fn::select: [0, [a, b]]`",
+                Builtin::ReadFile => "write `fn::readFile: ./file.txt`",
+                _ => "see Pulumi YAML's built-in functions",
+            })
+        };
+        let pair = |v: &Value| match v {
+            Value::Array(items) if items.len() == 2 => Some((items[0].clone(), items[1].clone())),
+            _ => None,
+        };
+        Ok(match f {
+            Builtin::Secret => arg.clone(),
+            Builtin::ToJson if is_unknown(arg) => unknown(),
+            Builtin::ToJson => Value::String(arg.to_string()),
+            Builtin::Join => {
+                let (delim, items) = pair(arg).ok_or_else(|| bad("a delimiter and a list"))?;
+                let (Value::String(delim), Value::Array(items)) = (&delim, &items) else {
+                    return Err(bad("a delimiter (text) and a list"));
+                };
+                if items.iter().any(is_unknown) || is_unknown(&Value::String(delim.clone())) {
+                    return Ok(unknown());
+                }
+                let texts: Option<Vec<String>> = items
+                    .iter()
+                    .map(|i| match i {
+                        Value::String(s) => Some(s.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        Value::Bool(b) => Some(b.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                Value::String(texts.ok_or_else(|| bad("a list of text, numbers or booleans"))?.join(delim))
+            }
+            Builtin::Split => {
+                let (delim, text) = pair(arg).ok_or_else(|| bad("a delimiter and a text"))?;
+                let (Value::String(delim), Value::String(text)) = (&delim, &text) else {
+                    return Err(bad("a delimiter and a text"));
+                };
+                if is_unknown(&Value::String(text.clone())) || is_unknown(&Value::String(delim.clone())) {
+                    return Ok(unknown());
+                }
+                if delim.is_empty() {
+                    return Err(bad("a delimiter that is not empty"));
+                }
+                Value::Array(text.split(delim.as_str()).map(|p| Value::String(p.to_string())).collect())
+            }
+            Builtin::Select => {
+                let (index, list) = pair(arg).ok_or_else(|| bad("an index and a list"))?;
+                if is_unknown(&index) || (list.is_string() && is_unknown(&list)) {
+                    return Ok(unknown());
+                }
+                let (Some(i), Value::Array(items)) = (index.as_u64(), &list) else {
+                    return Err(bad("an index (a whole number from 0) and a list"));
+                };
+                let len = items.len();
+                usize::try_from(i).ok().and_then(|i| items.get(i)).cloned().ok_or_else(|| {
+                    Diagnostic::new(format!("`fn::select` index {i} is past the end of a list of {len}"))
+                        .at(span, "out of range")
+                })?
+            }
+            Builtin::ToBase64 | Builtin::FromBase64 | Builtin::ReadFile => {
+                let Value::String(text) = arg else { return Err(bad("a text")) };
+                if is_unknown(arg) {
+                    return Ok(unknown());
+                }
+                match f {
+                    Builtin::ToBase64 => Value::String(base64_encode(text.as_bytes())),
+                    Builtin::FromBase64 => {
+                        let bytes = base64_decode(text).ok_or_else(|| bad("valid base64"))?;
+                        Value::String(String::from_utf8(bytes).map_err(|_| bad("base64 of UTF-8 text"))?)
+                    }
+                    _ => Value::String(self.read_file(text, span)?),
+                }
+            }
+        })
+    }
+
+    fn read_file(&self, path: &str, span: Span) -> Result<String, Diagnostic> {
+        use std::io::Read;
+        let full = self.base_dir.join(path);
+        let fail = |why: String| {
+            Diagnostic::new(format!("`fn::readFile` cannot read {}: {why}", full.display())).at(span, "here")
+        };
+        let f = std::fs::File::open(&full).map_err(|e| fail(e.to_string()))?;
+        let mut text = String::new();
+        f.take(MAX_READ_FILE + 1).read_to_string(&mut text).map_err(|e| fail(e.to_string()))?;
+        if text.len() as u64 > MAX_READ_FILE {
+            return Err(fail("it is larger than 1 MiB".into()));
+        }
+        Ok(text)
+    }
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding, as Go's `base64.StdEncoding` (Pulumi's).
+fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decodes standard base64 with padding; `None` when it is not.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim();
+    if text.len() % 4 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    for chunk in text.as_bytes().chunks(4) {
+        let mut n = 0u32;
+        let mut pad = 0;
+        for (i, c) in chunk.iter().enumerate() {
+            let v = match c {
+                b'=' if i >= 2 => {
+                    pad += 1;
+                    0
+                }
+                _ if pad > 0 => return None,
+                _ => u32::try_from(B64.iter().position(|b| b == c)?).ok()?,
+            };
+            n = (n << 6) | v;
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -290,10 +520,86 @@ mod tests {
         let config = BTreeMap::from([("n".to_string(), Value::from(3))]);
         let vars = BTreeMap::new();
         let none = |_: &str, _: &[String]| None;
-        let ctx = EvalContext { config: &config, variables: &vars, resource: &none };
+        let ctx =
+            EvalContext { config: &config, variables: &vars, resource: &none, base_dir: std::path::Path::new(".") };
         let whole = Expr::Template(parse_template("${n}", sp(), None).unwrap(), sp());
         assert_eq!(ctx.eval(&whole).unwrap(), Value::from(3));
         let text = Expr::Template(parse_template("n=${n}", sp(), None).unwrap(), sp());
         assert_eq!(ctx.eval(&text).unwrap(), Value::from("n=3"));
+    }
+
+    fn call(text: &str) -> Result<Value, Diagnostic> {
+        let node = crate::yaml::parse_str(text).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let e = parse_expr(&node, &lines).map_err(|mut d| d.remove(0))?;
+        let config = BTreeMap::from([("later".to_string(), rinfra_provider::schema::unknown())]);
+        let vars = BTreeMap::new();
+        let none = |_: &str, _: &[String]| None;
+        let dir = std::env::temp_dir();
+        let ctx = EvalContext { config: &config, variables: &vars, resource: &none, base_dir: &dir };
+        ctx.eval(&e)
+    }
+
+    #[test]
+    fn builtins_follow_pulumi_yaml() {
+        assert_eq!(call("fn::join: ['-', [a, 1, true]]").unwrap(), Value::from("a-1-true"));
+        assert_eq!(call("fn::split: [',', 'a,b,,c']").unwrap(), serde_json::json!(["a", "b", "", "c"]));
+        assert_eq!(call("fn::select: [1, [x, y, z]]").unwrap(), Value::from("y"));
+        assert_eq!(call("fn::toJSON: {b: [1, 2], a: x}").unwrap(), Value::from(r#"{"a":"x","b":[1,2]}"#));
+        assert_eq!(call("fn::toBase64: hello").unwrap(), Value::from("aGVsbG8="));
+        assert_eq!(call("fn::fromBase64: aGVsbG8=").unwrap(), Value::from("hello"));
+        for s in ["", "a", "ab", "abc", "abcd", "ünïcödé"] {
+            assert_eq!(base64_decode(&base64_encode(s.as_bytes())).unwrap(), s.as_bytes(), "{s}");
+        }
+        assert_eq!(call("fn::secret: s3cr3t").unwrap(), Value::from("s3cr3t"));
+        // Nested calls, as Pulumi programs write them.
+        assert_eq!(call("fn::join: ['', {fn::split: ['-', 'a-b']}]").unwrap(), Value::from("ab"));
+    }
+
+    #[test]
+    fn builtins_of_unknown_values_are_unknown() {
+        use rinfra_provider::schema::is_unknown;
+        assert!(is_unknown(&call("fn::join: ['-', [a, '${later}']]").unwrap()));
+        assert!(is_unknown(&call("fn::toJSON: {a: '${later}'}").unwrap()));
+        assert!(is_unknown(&call("fn::toBase64: '${later}'").unwrap()));
+        assert!(is_unknown(&call("fn::split: [',', '${later}']").unwrap()));
+    }
+
+    #[test]
+    fn builtins_refuse_wrong_arguments_with_a_location() {
+        for (text, message) in [
+            ("fn::join: 3", "takes a delimiter and a list"),
+            ("fn::join: [',', a]", "a delimiter (text) and a list"),
+            ("fn::join: [',', [[x]]]", "a list of text"),
+            ("fn::select: [5, [a]]", "past the end of a list of 1"),
+            ("fn::select: [-1, [a]]", "an index"),
+            ("fn::split: ['', abc]", "not empty"),
+            ("fn::fromBase64: '%%%'", "valid base64"),
+            ("fn::fromBase64: '//79'", "UTF-8"),
+            ("fn::readFile: no-such-file-here.txt", "cannot read"),
+            ("fn::nope: 1", "unknown function `fn::nope`"),
+        ] {
+            let e = call(text).unwrap_err();
+            assert!(e.message.contains(message), "{text}: {}", e.message);
+            assert!(e.span.is_some(), "{text}: located");
+        }
+    }
+
+    #[test]
+    fn read_file_reads_relative_to_the_program_and_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("policy.json"), "{\"a\": 1}").unwrap();
+        std::fs::write(dir.path().join("big.txt"), vec![b'x'; (MAX_READ_FILE + 1) as usize]).unwrap();
+        let config = BTreeMap::new();
+        let vars = BTreeMap::new();
+        let none = |_: &str, _: &[String]| None;
+        let ctx = EvalContext { config: &config, variables: &vars, resource: &none, base_dir: dir.path() };
+        let read = |p: &str| {
+            let text = format!("fn::readFile: {p}");
+            let node = crate::yaml::parse_str(&text).unwrap();
+            ctx.eval(&parse_expr(&node, &[text.as_str()]).unwrap())
+        };
+        assert_eq!(read("policy.json").unwrap(), Value::from("{\"a\": 1}"));
+        assert!(read("big.txt").unwrap_err().message.contains("larger than 1 MiB"));
     }
 }

@@ -45,10 +45,21 @@ pub enum LoadError {
 /// Reads and checks the stack at `path`.
 pub fn load_stack(path: &Path, overrides: &BTreeMap<String, String>, registry: &Registry) -> Result<Stack, LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
-    crate::stack::load(&bytes, overrides, registry).map_err(|diagnostics| LoadError::Invalid {
-        path: path.to_path_buf(),
-        source_text: String::from_utf8_lossy(&bytes).into_owned(),
-        diagnostics,
+    let values = overrides
+        .iter()
+        .map(|(k, v)| {
+            let value = serde_json::Value::String(v.clone());
+            (k.clone(), crate::stack::Supplied { value, origin: crate::stack::Origin::Flag, secret: false })
+        })
+        .collect();
+    let base_dir = path.parent().map(Path::to_path_buf);
+    let inputs = crate::stack::ConfigInputs { values, namespace: None, base_dir };
+    crate::stack::load_with(&bytes, &inputs, registry).map_err(|f| f.program).map_err(|diagnostics| {
+        LoadError::Invalid {
+            path: path.to_path_buf(),
+            source_text: String::from_utf8_lossy(&bytes).into_owned(),
+            diagnostics,
+        }
     })
 }
 
@@ -408,7 +419,12 @@ fn record_known_outputs(state: &mut StateFile, stack: &Stack, registry: &Registr
         }
         Some(v)
     };
-    let ctx = crate::expr::EvalContext { config: &stack.config, variables: &stack.variables, resource: &lookup };
+    let ctx = crate::expr::EvalContext {
+        config: &stack.config,
+        variables: &stack.variables,
+        resource: &lookup,
+        base_dir: &stack.base_dir,
+    };
     for (name, e) in &stack.outputs {
         if let Ok(v) = ctx.eval(e) {
             state.outputs.insert(name.clone(), v);

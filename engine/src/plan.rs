@@ -358,7 +358,12 @@ fn lookup_attribute(attrs: &BTreeMap<String, Props>, res: &str, path: &[String])
 /// Evaluates a resource's properties against known attributes.
 pub fn eval_inputs(stack: &Stack, name: &str, attrs: &BTreeMap<String, Props>) -> Result<Props, PlanError> {
     let lookup = |res: &str, path: &[String]| lookup_attribute(attrs, res, path);
-    let ctx = EvalContext { config: &stack.config, variables: &stack.variables, resource: &lookup };
+    let ctx = EvalContext {
+        config: &stack.config,
+        variables: &stack.variables,
+        resource: &lookup,
+        base_dir: &stack.base_dir,
+    };
     let decl = stack
         .resources
         .get(name)
@@ -373,7 +378,12 @@ pub fn eval_inputs(stack: &Stack, name: &str, attrs: &BTreeMap<String, Props>) -
 /// Evaluates the stack outputs against known attributes.
 pub fn eval_outputs(stack: &Stack, attrs: &BTreeMap<String, Props>) -> BTreeMap<String, Value> {
     let lookup = |res: &str, path: &[String]| lookup_attribute(attrs, res, path);
-    let ctx = EvalContext { config: &stack.config, variables: &stack.variables, resource: &lookup };
+    let ctx = EvalContext {
+        config: &stack.config,
+        variables: &stack.variables,
+        resource: &lookup,
+        base_dir: &stack.base_dir,
+    };
     // A path into a value that does not exist evaluates to null; unknown
     // values are explicit in the attributes.
     stack.outputs.iter().map(|(k, e)| (k.clone(), ctx.eval(e).unwrap_or(Value::Null))).collect()

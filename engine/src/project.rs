@@ -78,6 +78,9 @@ pub enum ProjectError {
     /// `-s` names a path that does not exist.
     #[error("no stack file {}", .0.display())]
     NoFile(PathBuf),
+    /// The project file is not valid YAML.
+    #[error(transparent)]
+    Invalid(Box<crate::ops::LoadError>),
     /// The backend could not be asked.
     #[error(transparent)]
     Backend(#[from] rinfra_state::StateError),
@@ -137,8 +140,17 @@ impl Project {
         let bytes = std::fs::read(&file).map_err(|source| ProjectError::Io { path: file.clone(), source })?;
         // Only the name and the backend are read here; the whole program is
         // checked, with located errors, when a command loads it.
-        let root = parse_bytes(&bytes).ok();
-        let top = root.as_ref().and_then(|r| r.as_map());
+        let root = match parse_bytes(&bytes) {
+            Ok(r) => r,
+            Err(d) => {
+                return Err(ProjectError::Invalid(Box::new(crate::ops::LoadError::Invalid {
+                    path: file.clone(),
+                    source_text: String::from_utf8_lossy(&bytes).into_owned(),
+                    diagnostics: crate::diag::Diagnostics(vec![d]),
+                })));
+            }
+        };
+        let top = root.as_map();
         let get = |key: &str| top.and_then(|m| m.iter().find(|(k, _)| k.text == key)).map(|(_, v)| v);
         let name = match get("name").map(|v| &v.kind) {
             Some(Kind::Str(s)) if !s.is_empty() => s.clone(),

@@ -579,7 +579,8 @@ fn config_inputs(
             Supplied { value: serde_json::Value::String(v.clone()), origin: Origin::Flag, secret: false },
         );
     }
-    Ok((ConfigInputs { values, namespace: Some(project.name.clone()) }, providers))
+    let base_dir = Some(if project.dir.as_os_str().is_empty() { PathBuf::from(".") } else { project.dir.clone() });
+    Ok((ConfigInputs { values, namespace: Some(project.name.clone()), base_dir }, providers))
 }
 
 /// The stack a config file belongs to, from its name `Pulumi.<stack>.yaml`.

@@ -96,6 +96,8 @@ pub struct Stack {
     /// Resource names in an order where every resource follows its
     /// dependencies.
     pub order: Vec<String>,
+    /// The program's directory, which `fn::readFile` paths are relative to.
+    pub base_dir: std::path::PathBuf,
 }
 
 const TOP_KEYS: &[&str] = &["name", "description", "runtime", "config", "variables", "resources", "outputs", "backend"];
@@ -222,6 +224,8 @@ pub struct ConfigInputs {
     pub values: BTreeMap<String, Supplied>,
     /// The project's name, to write keys as the config file has them.
     pub namespace: Option<String>,
+    /// The program's directory, which `fn::readFile` paths are relative to.
+    pub base_dir: Option<std::path::PathBuf>,
 }
 
 /// Why a program could not be loaded with its config.
@@ -242,7 +246,7 @@ pub fn load(bytes: &[u8], overrides: &BTreeMap<String, String>, registry: &Regis
         .iter()
         .map(|(k, v)| (k.clone(), Supplied { value: Value::String(v.clone()), origin: Origin::Flag, secret: false }))
         .collect();
-    load_with(bytes, &ConfigInputs { values, namespace: None }, registry).map_err(|f| f.program)
+    load_with(bytes, &ConfigInputs { values, namespace: None, base_dir: None }, registry).map_err(|f| f.program)
 }
 
 /// Decodes and checks a program with the config values of one stack.
@@ -330,7 +334,12 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
                             Ok(e) => {
                                 variables.insert(k.text.clone(), (k.span, e));
                             }
-                            Err(d) => ck.diags.extend(d),
+                            Err(d) => {
+                                ck.diags.extend(d);
+                                // Still a variable: its uses are not a second
+                                // mistake to report.
+                                variables.insert(k.text.clone(), (k.span, Expr::Null(v.span)));
+                            }
                         }
                     }
                 }
@@ -546,6 +555,7 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
         resources,
         outputs: outputs.into_iter().map(|(k, (_, e))| (k, e)).collect(),
         order,
+        base_dir: inputs.base_dir.clone().unwrap_or_else(|| std::path::PathBuf::from(".")),
     };
 
     // With references sound and no cycles, values can be checked: every
@@ -553,6 +563,10 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
     // literals is assumed.
     if ck.diags.is_empty() && config_diags.is_empty() {
         check_values(&mut ck, &stack, registry);
+    }
+    if ck.diags.is_empty() && config_diags.is_empty() {
+        let found = secret_texts(&mut ck, &stack);
+        stack.secrets.extend(found);
     }
     if ck.diags.is_empty() && config_diags.is_empty() {
         stack.order.retain(|n| stack.resources.contains_key(n));
@@ -929,10 +943,55 @@ fn locate(e: &Expr, path: &[PathSeg], at_key: bool) -> Span {
     span
 }
 
+/// The text of every value the program wraps in `fn::secret`, so that it
+/// is masked and sealed as config secrets are. Such a value must be known
+/// before apply: a resource output cannot be marked secret yet.
+fn secret_texts(ck: &mut Checker, stack: &Stack) -> Vec<String> {
+    fn walk(e: &Expr, ctx: &crate::expr::EvalContext<'_>, ck: &mut Checker, out: &mut Vec<String>) {
+        match e {
+            Expr::Call(crate::expr::Builtin::Secret, arg, span) => match ctx.eval(arg) {
+                Ok(v) if rinfra_provider::schema::is_unknown(&v) => ck.push(
+                    Diagnostic::new("`fn::secret` of a value known only after apply is not supported yet")
+                        .at(*span, "its value comes from a resource")
+                        .with_hint("wrap a config value or a literal; or declare the config entry `secret: true`"),
+                ),
+                Ok(Value::String(t)) => out.push(t),
+                Ok(Value::Null) => {}
+                Ok(other) => out.push(other.to_string()),
+                Err(d) => ck.push(d),
+            },
+            Expr::Call(_, arg, _) => walk(arg, ctx, ck, out),
+            Expr::List(items, _) => items.iter().for_each(|i| walk(i, ctx, ck, out)),
+            Expr::Map(entries, _) => entries.iter().for_each(|(_, v)| walk(v, ctx, ck, out)),
+            _ => {}
+        }
+    }
+    let unknown_attrs = |_: &str, _: &[String]| Some(unknown());
+    let ctx = crate::expr::EvalContext {
+        config: &stack.config,
+        variables: &stack.variables,
+        resource: &unknown_attrs,
+        base_dir: &stack.base_dir,
+    };
+    let mut out = Vec::new();
+    let exprs =
+        stack.resources.values().map(|r| &r.properties).chain(stack.variables.values()).chain(stack.outputs.values());
+    for e in exprs {
+        walk(e, &ctx, ck, &mut out);
+    }
+    out.retain(|t| !t.is_empty());
+    out
+}
+
 fn check_values(ck: &mut Checker, stack: &Stack, registry: &Registry) {
     // Every resource attribute is unknown at this point.
     let unknown_attrs = |_: &str, _: &[String]| Some(unknown());
-    let ctx = crate::expr::EvalContext { config: &stack.config, variables: &stack.variables, resource: &unknown_attrs };
+    let ctx = crate::expr::EvalContext {
+        config: &stack.config,
+        variables: &stack.variables,
+        resource: &unknown_attrs,
+        base_dir: &stack.base_dir,
+    };
     for r in stack.resources.values() {
         let Some(provider) = registry.get(&r.type_) else { continue };
         let props = match ctx.eval(&r.properties) {

@@ -187,3 +187,10 @@ fn config_set_checks_the_key_and_the_type() {
     let e = refused(&files, None, &["config", "set", "-s", "dev", "shards", "two"]);
     insta::assert_snapshot!("config_set_wrong_type", e);
 }
+
+#[test]
+fn a_project_file_with_yaml_errors_is_located() {
+    let broken = "name: proj\nruntime: yaml\noutputs:\n  x: {fn::toBase64: ${y}}\n";
+    let e = refused(&[("Pulumi.yaml", broken), ("Pulumi.dev.yaml", "config: {}\n")], None, &["preview", "-s", "dev"]);
+    insta::assert_snapshot!("project_file_yaml_error", e);
+}

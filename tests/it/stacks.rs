@@ -239,3 +239,68 @@ async fn a_single_file_state_moves_into_the_first_stack_of_the_project() {
     env.project_rinfra(&["destroy", "-s", "dev", "--yes"]).expect_code(0);
     assert!(cloud.stream(&env.name("kinesis-stream")).await.is_none());
 }
+
+/// Pulumi YAML's built-in functions, end to end: every one shapes a value
+/// that reaches the cloud or an output.
+#[tokio::test(flavor = "multi_thread")]
+async fn builtin_functions_evaluate_end_to_end() {
+    let env = Env::new("fns");
+    env.project(
+        r#"name: fns
+runtime: yaml
+config:
+  parts: {type: String, default: "PREFIX,built"}
+variables:
+  name:
+    fn::join: ['-', {fn::split: [',', '${parts}']}]
+resources:
+  stream:
+    type: aws:kinesis:Stream
+    properties:
+      name: ${name}
+      shardCount: {fn::select: [0, [1, 2]]}
+  alarm:
+    type: aws:cloudwatch:MetricAlarm
+    properties:
+      name: ${name}-alarm
+      comparisonOperator: GreaterThanThreshold
+      evaluationPeriods: 1
+      metricName: WriteProvisionedThroughputExceeded
+      namespace: AWS/Kinesis
+      period: 60
+      statistic: Sum
+      threshold: 1
+      alarmDescription:
+        fn::readFile: description.txt
+      dimensions:
+        StreamName: ${stream.name}
+outputs:
+  dims:
+    fn::toJSON: {stream: '${stream.name}'}
+  encoded:
+    fn::toBase64: ${name}
+  decoded:
+    fn::fromBase64:
+      fn::toBase64: ${name}
+  token:
+    fn::secret: hush-PREFIX
+"#,
+    );
+    std::fs::write(env.dir.path().join("description.txt"), "Paged when writes are throttled").unwrap();
+    let cloud = Cloud::new().await;
+    let run = |args: &[&str]| env.project_rinfra_with(PASS, args);
+    run(&["stack", "init", "dev"]).expect_code(0);
+    run(&["up", "--yes"]).expect_code(0);
+    let name = format!("{}-built", env.prefix);
+    assert!(cloud.stream(&name).await.is_some(), "fn::join of fn::split named the stream");
+    let alarm = cloud.alarm(&format!("{name}-alarm")).await.unwrap();
+    assert_eq!(alarm.alarm_description(), Some("Paged when writes are throttled"));
+    let out: serde_json::Value = serde_json::from_str(&run(&["output", "--json"]).expect_code(0).stdout).unwrap();
+    assert_eq!(out["dims"], format!(r#"{{"stream":"{name}"}}"#));
+    assert_eq!(out["decoded"], name.as_str());
+    assert_eq!(out["token"], "[secret]");
+    let state = std::fs::read_to_string(env.dir.path().join(".rinfra/dev.json")).unwrap();
+    assert!(!state.contains(&format!("hush-{}", env.prefix)), "fn::secret is sealed in the state");
+    assert_eq!(run(&["preview"]).expect_code(0).stdout.trim(), NO_CHANGES);
+    run(&["destroy", "--yes"]).expect_code(0);
+}
