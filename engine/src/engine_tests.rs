@@ -529,3 +529,17 @@ async fn an_old_half_left_by_an_interrupted_replace_is_deleted_by_the_next_run()
     assert!(w.state.replaced.is_empty());
     assert_eq!(w.state.resources["stream"].id, "s1", "the live resource of the same name is untouched");
 }
+
+#[test]
+fn pulumi_spellings_of_types_runtime_and_template_are_accepted() {
+    let w = World::new();
+    let stack = w.stack(
+        "name: demo\nruntime:\n  name: yaml\n  options: {}\ntemplate:\n  description: from pulumi new\nresources:\n  s:\n    type: test:Stream\n    properties:\n      name: a\n",
+    );
+    assert_eq!(stack.resources["s"].type_, "test:Stream");
+    assert_eq!(crate::stack::short_token("aws:kinesis/stream:Stream"), "aws:kinesis:Stream");
+    assert_eq!(crate::stack::short_token("aws:cloudwatch/metricAlarm:MetricAlarm"), "aws:cloudwatch:MetricAlarm");
+    assert_eq!(crate::stack::canonical_token("aws:cloudwatch:MetricAlarm"), "aws:cloudwatch/metricAlarm:MetricAlarm");
+    // A module path that does not name the type is left alone.
+    assert_eq!(crate::stack::short_token("aws:kinesis/other:Stream"), "aws:kinesis/other:Stream");
+}

@@ -100,7 +100,39 @@ pub struct Stack {
     pub base_dir: std::path::PathBuf,
 }
 
-const TOP_KEYS: &[&str] = &["name", "description", "runtime", "config", "variables", "resources", "outputs", "backend"];
+const TOP_KEYS: &[&str] =
+    &["name", "description", "runtime", "config", "variables", "resources", "outputs", "backend", "template"];
+
+/// A type token in Pulumi's canonical form: `aws:kinesis:Stream` becomes
+/// `aws:kinesis/stream:Stream`.
+pub fn canonical_token(token: &str) -> String {
+    let parts: Vec<&str> = token.split(':').collect();
+    if let [pkg, module, name] = parts.as_slice() {
+        if !module.contains('/') {
+            let mut chars = name.chars();
+            let member: String = chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default();
+            return format!("{pkg}:{module}/{member}:{name}");
+        }
+    }
+    token.to_string()
+}
+
+/// A type token in its short form. Pulumi writes each type two ways:
+/// `aws:kinesis:Stream`, and the canonical `aws:kinesis/stream:Stream`
+/// (the module, then the type's name with a lower-case first letter).
+pub fn short_token(token: &str) -> String {
+    let parts: Vec<&str> = token.split(':').collect();
+    if let [pkg, module, name] = parts.as_slice() {
+        if let Some((module, member)) = module.split_once('/') {
+            let mut chars = name.chars();
+            let expected: String = chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default();
+            if member == expected {
+                return format!("{pkg}:{module}:{name}");
+            }
+        }
+    }
+    token.to_string()
+}
 const RESOURCE_KEYS: &[&str] = &["type", "properties", "options"];
 const OPTION_KEYS: &[&str] =
     &["dependsOn", "protect", "deleteBeforeReplace", "ignoreChanges", "retainOnDelete", "import"];
@@ -307,9 +339,26 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
                     }
                 }
             }
+            // A project template's prompts matter only to `pulumi new`.
+            "template" => {}
             "runtime" => {
                 // Accepted for Pulumi compatibility; rinfra is the runtime.
-                if let Some(r) = ck.expect_str(value, "`runtime`") {
+                // Pulumi also writes it as `{name: yaml, options: …}`.
+                let name = match value.as_map() {
+                    Some(m) => match m.iter().find(|(k, _)| k.text == "name") {
+                        Some((_, n)) => ck.expect_str(n, "`runtime.name`"),
+                        None => {
+                            ck.push(
+                                Diagnostic::new("`runtime` has no `name`")
+                                    .at(value.span, "name missing")
+                                    .with_hint("write `runtime: yaml`"),
+                            );
+                            None
+                        }
+                    },
+                    None => ck.expect_str(value, "`runtime`"),
+                };
+                if let Some(r) = name {
                     if r != "yaml" {
                         ck.push(
                             Diagnostic::new(format!("runtime `{r}` is not supported"))
@@ -696,7 +745,7 @@ fn decode_resource(
     for (k, v) in entries {
         match k.text.as_str() {
             "type" => {
-                if let Some(t) = ck.expect_str(v, "a resource type") {
+                if let Some(t) = ck.expect_str(v, "a resource type").map(|t| short_token(&t)) {
                     if registry.get(&t).is_none() {
                         let hint = match did_you_mean(&t, registry.tokens()) {
                             Some(s) => format!("did you mean `{s}`?"),

@@ -15,14 +15,16 @@ pub const SCHEMA_ID: &str = "https://rinfra.dev/schemas/stack/v1.json";
 
 /// The JSON Schema (draft-07) of a stack file with the types in `registry`.
 pub fn stack_schema(registry: &Registry) -> Value {
-    let tokens: Vec<&str> = registry.tokens().collect();
-    let per_type: Vec<Value> = tokens
+    let short: Vec<&str> = registry.tokens().collect();
+    // Each type in both of Pulumi's spellings.
+    let tokens: Vec<String> = short.iter().flat_map(|t| [t.to_string(), crate::stack::canonical_token(t)]).collect();
+    let per_type: Vec<Value> = short
         .iter()
         .filter_map(|t| registry.get(t))
         .map(|p| {
             let s = p.schema();
             json!({
-                "if": {"properties": {"type": {"const": s.token}}},
+                "if": {"properties": {"type": {"enum": [s.token, crate::stack::canonical_token(s.token)]}}},
                 "then": {"properties": {"properties": properties_json_schema(&s.properties)}}
             })
         })
@@ -43,7 +45,14 @@ pub fn stack_schema(registry: &Registry) -> Value {
                 "additionalProperties": false,
                 "properties": {"url": {"type": "string", "pattern": "^(s3|file)://", "description": "Where the stacks' states live, such as s3://team-state/rinfra."}}
             },
-            "runtime": {"const": "yaml", "description": "Accepted for Pulumi compatibility."},
+            "runtime": {
+                "anyOf": [
+                    {"const": "yaml"},
+                    {"type": "object", "required": ["name"], "properties": {"name": {"const": "yaml"}, "options": {"type": "object"}}}
+                ],
+                "description": "Accepted for Pulumi compatibility."
+            },
+            "template": {"type": "object", "description": "Used by `pulumi new` only; ignored."},
             "config": {
                 "type": "object",
                 "additionalProperties": {

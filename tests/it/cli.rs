@@ -287,3 +287,15 @@ fn stack_export_and_import_check_checksum_stack_and_serial() {
     assert_eq!(code, 1);
     assert!(err.contains("no stack selected"), "{err}");
 }
+
+#[test]
+fn canonical_type_tokens_validate_as_the_short_ones() {
+    let program = "name: canon\nruntime: {name: yaml}\nresources:\n  s:\n    type: aws:kinesis/stream:Stream\n    properties:\n      name: s1\n      shardCount: 1\n  a:\n    type: aws:cloudwatch/metricAlarm:MetricAlarm\n    properties:\n      name: a1\n      comparisonOperator: GreaterThanThreshold\n      evaluationPeriods: 1\n      metricName: IncomingBytes\n      namespace: AWS/Kinesis\n      period: 60\n      statistic: Sum\n      threshold: 1\n      dimensions:\n        StreamName: ${s.name}\n";
+    let dir = project_dir(&[("canon.yaml", program)]);
+    let (code, out, err) = rinfra(dir.path(), &["validate", "-s", "canon.yaml", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["resources"], serde_json::json!(["s", "a"]));
+    let (_, out, _) = rinfra(dir.path(), &["graph", "-s", "canon.yaml"]);
+    assert!(out.contains("aws:kinesis:Stream"), "recorded by the short token: {out}");
+}
