@@ -127,6 +127,54 @@ impl Expr {
     }
 }
 
+/// Parses a property access as Pulumi YAML writes it: a name, then any of
+/// `.name`, `[0]` and `["key"]`. Returns the root and the path, whose
+/// segments are keys or list indexes written in decimal.
+fn parse_access(text: &str) -> Option<(String, Vec<String>)> {
+    let ident_len = |t: &str| t.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).unwrap_or(t.len());
+    let n = ident_len(text);
+    let root = &text[..n];
+    if !valid_ref_segment(root) {
+        return None;
+    }
+    let mut rest = &text[n..];
+    let mut path = Vec::new();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let n = ident_len(r);
+            if !valid_ref_segment(&r[..n]) {
+                return None;
+            }
+            path.push(r[..n].to_string());
+            rest = &r[n..];
+        } else if let Some(r) = rest.strip_prefix("[\"") {
+            let end = r.find("\"]")?;
+            path.push(r[..end].to_string());
+            rest = &r[end + 2..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']')?;
+            let index = &r[..end];
+            if index.is_empty() || !index.chars().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            // Written in decimal, so `[01]` and `[1]` read the same element.
+            path.push(index.parse::<usize>().ok()?.to_string());
+            rest = &r[end + 1..];
+        } else {
+            return None;
+        }
+    }
+    Some((root.to_string(), path))
+}
+
+/// One step of a property path: a key of a mapping, or an index of a list.
+pub fn step(v: &Value, segment: &str) -> Option<Value> {
+    match v {
+        Value::Array(items) => items.get(segment.parse::<usize>().ok()?).cloned(),
+        _ => v.get(segment).cloned(),
+    }
+}
+
 fn valid_ref_segment(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
@@ -156,20 +204,17 @@ pub fn parse_template(text: &str, node_span: Span, base: Option<Span>) -> Result
             };
             let inner: String = chars[i + 2..i + 2 + close].iter().collect();
             let span = at(i, close + 3);
-            let segments: Vec<&str> = inner.trim().split('.').collect();
-            if segments.iter().any(|s| !valid_ref_segment(s)) {
+            let Some((root, path)) = parse_access(inner.trim()) else {
                 return Err(Diagnostic::new(format!("`${{{inner}}}` is not a valid reference"))
                     .at(span, "invalid reference")
-                    .with_hint("write `${resource.property}`, `${variable}` or `${config}`"));
-            }
+                    .with_hint(
+                        "write `${resource.property}`, `${res.list[0]}`, `${res.tags[\"key\"]}` or `${variable}`",
+                    ));
+            };
             if !lit.is_empty() {
                 parts.push(Part::Lit(std::mem::take(&mut lit)));
             }
-            parts.push(Part::Ref(Ref {
-                root: segments[0].to_string(),
-                path: segments[1..].iter().map(|s| s.to_string()).collect(),
-                span,
-            }));
+            parts.push(Part::Ref(Ref { root, path, span }));
             i += close + 3;
             continue;
         }
@@ -277,7 +322,7 @@ fn walk(mut v: Value, path: &[String]) -> Option<Value> {
         if rinfra_provider::schema::is_unknown(&v) && v.is_string() {
             return Some(v);
         }
-        v = v.get(p)?.clone();
+        v = step(&v, p)?;
     }
     Some(v)
 }
@@ -601,5 +646,28 @@ mod tests {
         };
         assert_eq!(read("policy.json").unwrap(), Value::from("{\"a\": 1}"));
         assert!(read("big.txt").unwrap_err().message.contains("larger than 1 MiB"));
+    }
+
+    #[test]
+    fn references_index_lists_and_quote_keys() {
+        assert_eq!(parse_access("s.metrics[0]"), Some(("s".into(), vec!["metrics".into(), "0".into()])));
+        assert_eq!(parse_access("s.tags[\"team\"]"), Some(("s".into(), vec!["tags".into(), "team".into()])));
+        assert_eq!(
+            parse_access("s[\"name-with.dots\"].arn"),
+            Some(("s".into(), vec!["name-with.dots".into(), "arn".into()]))
+        );
+        assert_eq!(parse_access("a.b[10].c"), Some(("a".into(), vec!["b".into(), "10".into(), "c".into()])));
+        for bad in ["", "1a", "a.", "a[", "a[x]", "a[-1]", "a[\"k]", "a..b", "a b"] {
+            assert_eq!(parse_access(bad), None, "{bad}");
+        }
+        let config = BTreeMap::from([("list".to_string(), serde_json::json!({"xs": ["a", "b"], "m": {"k-1": 3}}))]);
+        let vars = BTreeMap::new();
+        let none = |_: &str, _: &[String]| None;
+        let dir = std::path::PathBuf::from(".");
+        let ctx = EvalContext { config: &config, variables: &vars, resource: &none, base_dir: &dir };
+        let e = |t: &str| Expr::Template(parse_template(t, sp(), None).unwrap(), sp());
+        assert_eq!(ctx.eval(&e("${list.xs[1]}")).unwrap(), Value::from("b"));
+        assert_eq!(ctx.eval(&e("${list.m[\"k-1\"]}")).unwrap(), Value::from(3));
+        assert!(ctx.eval(&e("${list.xs[2]}")).is_err());
     }
 }

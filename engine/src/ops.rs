@@ -415,7 +415,7 @@ fn record_known_outputs(state: &mut StateFile, stack: &Stack, registry: &Registr
     let lookup = |res: &str, path: &[String]| -> Option<serde_json::Value> {
         let mut v = attrs.get(res)?.get(path.first()?)?.clone();
         for p in &path[1..] {
-            v = v.get(p)?.clone();
+            v = crate::expr::step(&v, p)?;
         }
         Some(v)
     };

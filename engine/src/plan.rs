@@ -350,7 +350,7 @@ fn lookup_attribute(attrs: &BTreeMap<String, Props>, res: &str, path: &[String])
         if is_unknown(&v) {
             return Some(v);
         }
-        v = v.get(p)?.clone();
+        v = crate::expr::step(&v, p)?;
     }
     Some(v)
 }

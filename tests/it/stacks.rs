@@ -259,6 +259,7 @@ resources:
     properties:
       name: ${name}
       shardCount: {fn::select: [0, [1, 2]]}
+      shardLevelMetrics: [IncomingBytes]
   alarm:
     type: aws:cloudwatch:MetricAlarm
     properties:
@@ -284,6 +285,8 @@ outputs:
       fn::toBase64: ${name}
   token:
     fn::secret: hush-PREFIX
+  metric: ${stream.shardLevelMetrics[0]}
+  dimension: ${alarm.dimensions["StreamName"]}
 "#,
     );
     std::fs::write(env.dir.path().join("description.txt"), "Paged when writes are throttled").unwrap();
@@ -299,6 +302,9 @@ outputs:
     assert_eq!(out["dims"], format!(r#"{{"stream":"{name}"}}"#));
     assert_eq!(out["decoded"], name.as_str());
     assert_eq!(out["token"], "[secret]");
+    // References index lists and quote keys.
+    assert_eq!(out["metric"], "IncomingBytes");
+    assert_eq!(out["dimension"], name.as_str());
     let state = std::fs::read_to_string(env.dir.path().join(".rinfra/dev.json")).unwrap();
     assert!(!state.contains(&format!("hush-{}", env.prefix)), "fn::secret is sealed in the state");
     assert_eq!(run(&["preview"]).expect_code(0).stdout.trim(), NO_CHANGES);
