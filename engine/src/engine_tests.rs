@@ -543,3 +543,12 @@ fn pulumi_spellings_of_types_runtime_and_template_are_accepted() {
     // A module path that does not name the type is left alone.
     assert_eq!(crate::stack::short_token("aws:kinesis/other:Stream"), "aws:kinesis/other:Stream");
 }
+
+#[tokio::test]
+async fn pulumi_names_the_project_and_stack() {
+    let w = World::new();
+    let yaml = "name: demo\nresources:\n  s:\n    type: test:Stream\n    properties:\n      name: ${pulumi.project}-${pulumi.stack}\n";
+    let plan = w.plan(yaml).await;
+    let inputs = plan.steps[0].inputs.as_ref().map(|i| i["name"].clone());
+    assert_eq!(inputs, Some(serde_json::json!("demo-demo")));
+}

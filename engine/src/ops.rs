@@ -53,7 +53,7 @@ pub fn load_stack(path: &Path, overrides: &BTreeMap<String, String>, registry: &
         })
         .collect();
     let base_dir = path.parent().map(Path::to_path_buf);
-    let inputs = crate::stack::ConfigInputs { values, namespace: None, base_dir };
+    let inputs = crate::stack::ConfigInputs { values, namespace: None, base_dir, stack: None };
     crate::stack::load_with(&bytes, &inputs, registry).map_err(|f| f.program).map_err(|diagnostics| {
         LoadError::Invalid {
             path: path.to_path_buf(),

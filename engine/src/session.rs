@@ -580,7 +580,8 @@ fn config_inputs(
         );
     }
     let base_dir = Some(if project.dir.as_os_str().is_empty() { PathBuf::from(".") } else { project.dir.clone() });
-    Ok((ConfigInputs { values, namespace: Some(project.name.clone()), base_dir }, providers))
+    let stack = Some(stack_of(cfg).to_string());
+    Ok((ConfigInputs { values, namespace: Some(project.name.clone()), base_dir, stack }, providers))
 }
 
 /// The stack a config file belongs to, from its name `Pulumi.<stack>.yaml`.
@@ -589,6 +590,6 @@ fn stack_of(cfg: &StackConfig) -> &str {
         .file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_prefix("Pulumi."))
-        .and_then(|n| n.strip_suffix(".yaml"))
+        .and_then(|n| n.strip_suffix(".yaml").or_else(|| n.strip_suffix(".yml")))
         .unwrap_or("?")
 }

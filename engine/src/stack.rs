@@ -258,6 +258,9 @@ pub struct ConfigInputs {
     pub namespace: Option<String>,
     /// The program's directory, which `fn::readFile` paths are relative to.
     pub base_dir: Option<std::path::PathBuf>,
+    /// The stack's name, for `${pulumi.stack}` (a single-file program's is
+    /// its own name).
+    pub stack: Option<String>,
 }
 
 /// Why a program could not be loaded with its config.
@@ -278,7 +281,8 @@ pub fn load(bytes: &[u8], overrides: &BTreeMap<String, String>, registry: &Regis
         .iter()
         .map(|(k, v)| (k.clone(), Supplied { value: Value::String(v.clone()), origin: Origin::Flag, secret: false }))
         .collect();
-    load_with(bytes, &ConfigInputs { values, namespace: None, base_dir: None }, registry).map_err(|f| f.program)
+    load_with(bytes, &ConfigInputs { values, namespace: None, base_dir: None, stack: None }, registry)
+        .map_err(|f| f.program)
 }
 
 /// Decodes and checks a program with the config values of one stack.
@@ -524,6 +528,22 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
                 );
             }
         }
+    }
+
+    // `${pulumi.stack}`, `${pulumi.project}` and `${pulumi.organization}`,
+    // as Pulumi YAML has them, unless the program names something `pulumi`.
+    if !variables.contains_key("pulumi") && !config_decls.contains_key("pulumi") && !resources.contains_key("pulumi") {
+        let program = name.clone().unwrap_or_default();
+        let at = Span::point(1, 1);
+        let text = |t: &str| Expr::Template(vec![crate::expr::Part::Lit(t.to_string())], at);
+        let key = |k: &str| Key { text: k.to_string(), span: at };
+        let entries = vec![
+            (key("stack"), text(inputs.stack.as_deref().unwrap_or(&program))),
+            (key("project"), text(inputs.namespace.as_deref().unwrap_or(&program))),
+            // Pulumi's name for the organization of a self-managed backend.
+            (key("organization"), text("organization")),
+        ];
+        variables.insert("pulumi".to_string(), (at, Expr::Map(entries, at)));
     }
 
     // Check every reference, and find the dependencies of each node.

@@ -287,6 +287,7 @@ outputs:
     fn::secret: hush-PREFIX
   metric: ${stream.shardLevelMetrics[0]}
   dimension: ${alarm.dimensions["StreamName"]}
+  where: ${pulumi.organization}/${pulumi.project}/${pulumi.stack}
 "#,
     );
     std::fs::write(env.dir.path().join("description.txt"), "Paged when writes are throttled").unwrap();
@@ -305,6 +306,7 @@ outputs:
     // References index lists and quote keys.
     assert_eq!(out["metric"], "IncomingBytes");
     assert_eq!(out["dimension"], name.as_str());
+    assert_eq!(out["where"], "organization/fns/dev");
     let state = std::fs::read_to_string(env.dir.path().join(".rinfra/dev.json")).unwrap();
     assert!(!state.contains(&format!("hush-{}", env.prefix)), "fn::secret is sealed in the state");
     assert_eq!(run(&["preview"]).expect_code(0).stdout.trim(), NO_CHANGES);
