@@ -356,7 +356,12 @@ fn lookup_attribute(attrs: &BTreeMap<String, Props>, res: &str, path: &[String])
 }
 
 /// Evaluates a resource's properties against known attributes.
-pub fn eval_inputs(stack: &Stack, name: &str, attrs: &BTreeMap<String, Props>) -> Result<Props, PlanError> {
+pub fn eval_inputs(
+    stack: &Stack,
+    name: &str,
+    attrs: &BTreeMap<String, Props>,
+    registry: &Registry,
+) -> Result<Props, PlanError> {
     let lookup = |res: &str, path: &[String]| lookup_attribute(attrs, res, path);
     let ctx = EvalContext {
         config: &stack.config,
@@ -369,7 +374,13 @@ pub fn eval_inputs(stack: &Stack, name: &str, attrs: &BTreeMap<String, Props>) -
         .get(name)
         .ok_or_else(|| PlanError::Eval { resource: name.into(), message: "not in the stack".into() })?;
     match ctx.eval(&decl.properties) {
-        Ok(Value::Object(m)) => Ok(m.into_iter().filter(|(_, v)| !v.is_null()).collect()),
+        Ok(Value::Object(mut m)) => {
+            // Quoted scalars become the declared type, as at check time.
+            if let Some(p) = registry.get(&decl.type_) {
+                rinfra_provider::schema::coerce_props(&p.schema().properties, &mut m);
+            }
+            Ok(m.into_iter().filter(|(_, v)| !v.is_null()).collect())
+        }
         Ok(_) => Ok(Props::new()),
         Err(d) => Err(PlanError::Eval { resource: name.into(), message: d.message }),
     }
@@ -518,7 +529,7 @@ pub fn plan_mode(
     for name in &stack.order {
         let Some(decl) = stack.resources.get(name) else { continue };
         let provider = provider_for(registry, name, &decl.type_)?;
-        let desired = eval_inputs(stack, name, &attrs)?;
+        let desired = eval_inputs(stack, name, &attrs, registry)?;
         let recorded = state.resources.get(name).filter(|r| r.type_ == decl.type_);
         let obs = recorded.and_then(|_| observed.map(|o| o.get(name).cloned().flatten()));
         let dependencies: Vec<String> = decl.dependencies.iter().cloned().collect();

@@ -1063,7 +1063,7 @@ fn check_values(ck: &mut Checker, stack: &Stack, registry: &Registry) {
     };
     for r in stack.resources.values() {
         let Some(provider) = registry.get(&r.type_) else { continue };
-        let props = match ctx.eval(&r.properties) {
+        let mut props = match ctx.eval(&r.properties) {
             Ok(Value::Object(m)) => m,
             Ok(_) => continue,
             Err(d) => {
@@ -1071,6 +1071,7 @@ fn check_values(ck: &mut Checker, stack: &Stack, registry: &Registry) {
                 continue;
             }
         };
+        rinfra_provider::schema::coerce_props(&provider.schema().properties, &mut props);
         let mut violations = Vec::new();
         validate_props(&provider.schema().properties, &props, &[], &mut violations);
         // Cross-property rules run even when a value is wrong, so one run

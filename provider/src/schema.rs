@@ -566,6 +566,54 @@ pub fn normalize_value(ty: &Type, v: &Value) -> Value {
     }
 }
 
+/// Turns quoted scalars into the type a property declares, as Pulumi
+/// does: `'2'` is an integer where an integer is expected, `'true'` a
+/// boolean. Anything that does not parse is left for validation to report.
+pub fn coerce_value(ty: &Type, v: &Value) -> Value {
+    match (ty, v) {
+        (_, Value::String(s)) if is_unknown(v) => Value::String(s.clone()),
+        (Type::Integer { .. }, Value::String(s)) => {
+            s.trim().parse::<i64>().map(Value::from).unwrap_or_else(|_| v.clone())
+        }
+        (Type::Number, Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .unwrap_or_else(|| v.clone()),
+        (Type::Bool, Value::String(s)) => match s.trim() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => v.clone(),
+        },
+        (Type::List { item, .. }, Value::Array(items)) => {
+            Value::Array(items.iter().map(|i| coerce_value(item, i)).collect())
+        }
+        (Type::Map { value, .. }, Value::Object(map)) => {
+            Value::Object(map.iter().map(|(k, x)| (k.clone(), coerce_value(value, x))).collect())
+        }
+        (Type::Object(props), Value::Object(map)) => Value::Object(
+            map.iter()
+                .map(|(k, x)| {
+                    let c = props.iter().find(|p| p.name == k).map_or_else(|| x.clone(), |p| coerce_value(&p.ty, x));
+                    (k.clone(), c)
+                })
+                .collect(),
+        ),
+        _ => v.clone(),
+    }
+}
+
+/// [`coerce_value`] for every property a resource sets.
+pub fn coerce_props(properties: &[Property], props: &mut Map<String, Value>) {
+    for (k, v) in props.iter_mut() {
+        if let Some(p) = properties.iter().find(|p| p.name == k) {
+            *v = coerce_value(&p.ty, v);
+        }
+    }
+}
+
 /// Normalises every property and fills in defaults for absent ones, so that
 /// "not set" and "set to the default" compare equal.
 pub fn normalize_props(properties: &[Property], props: &Props) -> Props {
@@ -593,6 +641,19 @@ pub fn normalize_props(properties: &[Property], props: &Props) -> Props {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn quoted_scalars_coerce_to_the_declared_type() {
+        let int = Type::Integer { min: None, max: None };
+        assert_eq!(coerce_value(&int, &json!("2")), json!(2));
+        assert_eq!(coerce_value(&int, &json!("two")), json!("two"), "left for validation");
+        assert_eq!(coerce_value(&Type::Number, &json!("1.5")), json!(1.5));
+        assert_eq!(coerce_value(&Type::Bool, &json!("true")), json!(true));
+        assert_eq!(coerce_value(&Type::String, &json!("2")), json!("2"));
+        let list = Type::List { item: Box::new(int.clone()), set: false, max_items: None };
+        assert_eq!(coerce_value(&list, &json!(["1", 2])), json!([1, 2]));
+        assert_eq!(coerce_value(&int, &unknown()), unknown(), "an unknown stays unknown");
+    }
 
     #[test]
     fn numbers_and_sets_normalise() {

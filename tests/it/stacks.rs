@@ -260,6 +260,7 @@ resources:
       name: ${name}
       shardCount: {fn::select: [0, [1, 2]]}
       shardLevelMetrics: [IncomingBytes]
+      retentionPeriod: '48'    # quoted, as Pulumi programs often write it
   alarm:
     type: aws:cloudwatch:MetricAlarm
     properties:
@@ -296,7 +297,8 @@ outputs:
     run(&["stack", "init", "dev"]).expect_code(0);
     run(&["up", "--yes"]).expect_code(0);
     let name = format!("{}-built", env.prefix);
-    assert!(cloud.stream(&name).await.is_some(), "fn::join of fn::split named the stream");
+    let stream = cloud.stream(&name).await.expect("fn::join of fn::split named the stream");
+    assert_eq!(stream.retention_period_hours(), 48, "a quoted integer is an integer");
     let alarm = cloud.alarm(&format!("{name}-alarm")).await.unwrap();
     assert_eq!(alarm.alarm_description(), Some("Paged when writes are throttled"));
     let out: serde_json::Value = serde_json::from_str(&run(&["output", "--json"]).expect_code(0).stdout).unwrap();

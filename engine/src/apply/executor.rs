@@ -422,7 +422,7 @@ pub async fn apply(
                     // what the cloud really holds, so nothing is orphaned and
                     // the next plan shows what is left to do.
                     let desired = stack
-                        .and_then(|s| eval_inputs(s, &step.name, &attrs_of(journal.state, registry)).ok())
+                        .and_then(|s| eval_inputs(s, &step.name, &attrs_of(journal.state, registry), registry).ok())
                         .unwrap_or_default();
                     let observed = match registry.get(&step.type_) {
                         Some(p) => read_back(p.as_ref(), &id, &desired).await.flatten(),
@@ -539,7 +539,7 @@ fn prepare(
     if let (Some(stack), TaskKind::Create | TaskKind::Update) = (stack, kind) {
         // Evaluate now: dependencies have finished, so values that were
         // unknown at plan time are known.
-        desired = eval_inputs(stack, &step.name, &attrs_of(state, registry))?;
+        desired = eval_inputs(stack, &step.name, &attrs_of(state, registry), registry)?;
         // Every dependency has finished, so nothing may still be unknown;
         // a placeholder must never reach the cloud.
         if let Some((k, _)) = desired.iter().find(|(_, v)| rinfra_provider::schema::is_unknown(v)) {
