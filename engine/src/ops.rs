@@ -419,12 +419,7 @@ fn record_known_outputs(state: &mut StateFile, stack: &Stack, registry: &Registr
         }
         Some(v)
     };
-    let ctx = crate::expr::EvalContext {
-        config: &stack.config,
-        variables: &stack.variables,
-        resource: &lookup,
-        base_dir: &stack.base_dir,
-    };
+    let ctx = stack.context(&lookup);
     for (name, e) in &stack.outputs {
         if let Ok(v) = ctx.eval(e) {
             state.outputs.insert(name.clone(), v);

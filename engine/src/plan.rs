@@ -6,7 +6,6 @@
 //! by the resource's provider. A property that differs from the state but
 //! not from the stack was changed outside rinfra, and is marked as drift.
 
-use crate::expr::EvalContext;
 use crate::stack::Stack;
 use rinfra_provider::schema::{Change, Read, is_unknown, unknown};
 use rinfra_provider::{Observed, Props, Provider, Registry};
@@ -363,12 +362,7 @@ pub fn eval_inputs(
     registry: &Registry,
 ) -> Result<Props, PlanError> {
     let lookup = |res: &str, path: &[String]| lookup_attribute(attrs, res, path);
-    let ctx = EvalContext {
-        config: &stack.config,
-        variables: &stack.variables,
-        resource: &lookup,
-        base_dir: &stack.base_dir,
-    };
+    let ctx = stack.context(&lookup);
     let decl = stack
         .resources
         .get(name)
@@ -389,12 +383,7 @@ pub fn eval_inputs(
 /// Evaluates the stack outputs against known attributes.
 pub fn eval_outputs(stack: &Stack, attrs: &BTreeMap<String, Props>) -> BTreeMap<String, Value> {
     let lookup = |res: &str, path: &[String]| lookup_attribute(attrs, res, path);
-    let ctx = EvalContext {
-        config: &stack.config,
-        variables: &stack.variables,
-        resource: &lookup,
-        base_dir: &stack.base_dir,
-    };
+    let ctx = stack.context(&lookup);
     // A path into a value that does not exist evaluates to null; unknown
     // values are explicit in the attributes.
     stack.outputs.iter().map(|(k, e)| (k.clone(), ctx.eval(e).unwrap_or(Value::Null))).collect()

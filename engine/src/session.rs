@@ -134,7 +134,7 @@ impl Session {
                 let cfg = StackConfig::read(&cfg_path)
                     .map_err(|(source_text, p)| invalid_config(&cfg_path, source_text, p.0))?;
                 let mut crypter = None;
-                let (inputs, providers) = config_inputs(&cfg, project, overrides, &mut crypter)?;
+                let (inputs, providers) = config_inputs(&cfg, project, name, overrides, &mut crypter)?;
                 let registry = registry(&providers);
                 let default = matches!(location, StateLocation::Default);
                 let mut local_dir = project.state_dir();
@@ -213,9 +213,7 @@ impl Session {
         }
         let stack = self.id.to_string();
         let Some(cfg) = self.config.as_ref() else { return Err(SecretsError::SingleFile { stack }.into()) };
-        let pass = config::passphrase()
-            .map_err(|message| SecretsError::PassphraseFile { message })?
-            .ok_or(SecretsError::Missing { stack: stack.clone() })?;
+        let pass = required_passphrase(&stack)?;
         let c = cfg
             .crypter(&pass)
             .map_err(|d| invalid_config(&cfg.path, cfg.source_text.clone(), vec![d]))?
@@ -238,9 +236,7 @@ impl Session {
             let path = self.config.as_ref().map(|c| c.path.clone()).unwrap_or_default();
             let mut cfg =
                 StackConfig::read(&path).map_err(|(source_text, p)| invalid_config(&path, source_text, p.0))?;
-            let pass = config::passphrase()
-                .map_err(|message| SecretsError::PassphraseFile { message })?
-                .ok_or(SecretsError::Missing { stack })?;
+            let pass = required_passphrase(&stack)?;
             let had_salt = cfg.salt.is_some();
             let c = cfg.ensure_salt(&pass).map_err(|d| invalid_config(&path, cfg.source_text.clone(), vec![d]))?;
             if !had_salt {
@@ -281,10 +277,15 @@ impl Session {
         Ok(state)
     }
 
+    /// The text of every secret: the config's and the program's, and those
+    /// the state held encrypted.
+    fn secret_texts(&self) -> Vec<String> {
+        self.stack.secrets.iter().chain(&self.opened).cloned().collect()
+    }
+
     /// What encrypts this stack's secrets in its state, if it has any.
     fn sealer(&self) -> Result<Option<Arc<Sealer>>, Error> {
-        let mut texts = self.stack.secrets.clone();
-        texts.extend(self.opened.iter().cloned());
+        let texts = self.secret_texts();
         if texts.is_empty() || self.project.is_none() {
             return Ok(None);
         }
@@ -298,9 +299,7 @@ impl Session {
     /// The secrets of the stack, for masking what is shown: the config's
     /// and those the state held encrypted.
     pub fn secrets(&self) -> Secrets {
-        let mut texts = self.stack.secrets.clone();
-        texts.extend(self.opened.iter().cloned());
-        Secrets::new(texts)
+        Secrets::new(self.secret_texts())
     }
 
     /// Takes the state's lock for `command`.
@@ -481,6 +480,13 @@ impl Session {
     }
 }
 
+/// The passphrase, which stack `stack` cannot do without.
+fn required_passphrase(stack: &str) -> Result<String, SecretsError> {
+    config::passphrase()
+        .map_err(|message| SecretsError::PassphraseFile { message })?
+        .ok_or_else(|| SecretsError::Missing { stack: stack.to_string() })
+}
+
 fn invalid_config(path: &std::path::Path, source_text: String, diagnostics: Vec<Diagnostic>) -> Error {
     Error::Load(LoadError::InvalidConfig {
         path: path.to_path_buf(),
@@ -497,6 +503,7 @@ const PROVIDER_KEYS: &[&str] = &["aws:region", "aws:profile"];
 fn config_inputs(
     cfg: &StackConfig,
     project: &Project,
+    stack: &str,
     overrides: &BTreeMap<String, String>,
     crypter: &mut Option<Arc<Crypter>>,
 ) -> Result<(ConfigInputs, BTreeMap<String, String>), Error> {
@@ -505,7 +512,7 @@ fn config_inputs(
         let pass = config::passphrase().map_err(|message| SecretsError::PassphraseFile { message })?;
         let Some(pass) = pass else {
             return Err(bad(vec![
-                Diagnostic::new(format!("stack `{}` has secrets, and no passphrase is set", project.id(stack_of(cfg))))
+                Diagnostic::new(format!("stack `{}` has secrets, and no passphrase is set", project.id(stack)))
                     .at(first.span, "encrypted")
                     .with_hint(format!(
                         "set {} (or PULUMI_CONFIG_PASSPHRASE) to the stack's passphrase",
@@ -580,16 +587,6 @@ fn config_inputs(
         );
     }
     let base_dir = Some(if project.dir.as_os_str().is_empty() { PathBuf::from(".") } else { project.dir.clone() });
-    let stack = Some(stack_of(cfg).to_string());
+    let stack = Some(stack.to_string());
     Ok((ConfigInputs { values, namespace: Some(project.name.clone()), base_dir, stack }, providers))
-}
-
-/// The stack a config file belongs to, from its name `Pulumi.<stack>.yaml`.
-fn stack_of(cfg: &StackConfig) -> &str {
-    cfg.path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_prefix("Pulumi."))
-        .and_then(|n| n.strip_suffix(".yaml").or_else(|| n.strip_suffix(".yml")))
-        .unwrap_or("?")
 }

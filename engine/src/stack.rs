@@ -100,6 +100,19 @@ pub struct Stack {
     pub base_dir: std::path::PathBuf,
 }
 
+impl Stack {
+    /// The context to evaluate this stack's expressions in, with resource
+    /// attributes from `resource`.
+    pub fn context<'a>(&'a self, resource: &'a crate::expr::ResourceLookup<'a>) -> crate::expr::EvalContext<'a> {
+        crate::expr::EvalContext {
+            config: &self.config,
+            variables: &self.variables,
+            resource,
+            base_dir: &self.base_dir,
+        }
+    }
+}
+
 const TOP_KEYS: &[&str] =
     &["name", "description", "runtime", "config", "variables", "resources", "outputs", "backend", "template"];
 
@@ -109,12 +122,16 @@ pub fn canonical_token(token: &str) -> String {
     let parts: Vec<&str> = token.split(':').collect();
     if let [pkg, module, name] = parts.as_slice() {
         if !module.contains('/') {
-            let mut chars = name.chars();
-            let member: String = chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default();
-            return format!("{pkg}:{module}/{member}:{name}");
+            return format!("{pkg}:{module}/{}:{name}", lower_first(name));
         }
     }
     token.to_string()
+}
+
+/// `MetricAlarm` as the member of a canonical token spells it: `metricAlarm`.
+fn lower_first(name: &str) -> String {
+    let mut chars = name.chars();
+    chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// A type token in its short form. Pulumi writes each type two ways:
@@ -124,9 +141,7 @@ pub fn short_token(token: &str) -> String {
     let parts: Vec<&str> = token.split(':').collect();
     if let [pkg, module, name] = parts.as_slice() {
         if let Some((module, member)) = module.split_once('/') {
-            let mut chars = name.chars();
-            let expected: String = chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default();
-            if member == expected {
+            if member == lower_first(name) {
                 return format!("{pkg}:{module}:{name}");
             }
         }
@@ -208,18 +223,27 @@ fn valid_ident(s: &str) -> bool {
 }
 
 /// A supplied config value as its declared type: Pulumi keeps config as
-/// text, so `"2"` is an integer where an integer is declared.
+/// text, so `"2"` is an integer where an integer is declared. Text is read
+/// as a property's quoted scalar is (`schema::coerce_value`); anything
+/// that is then not of the type is refused.
 fn coerce_config_value(ty: ConfigType, v: &Value) -> Option<Value> {
-    match (ty, v) {
-        (ConfigType::String, Value::String(_)) => Some(v.clone()),
-        (ConfigType::String, Value::Number(_) | Value::Bool(_)) => Some(Value::String(v.to_string())),
-        (ConfigType::Integer, Value::Number(n)) if n.is_i64() => Some(v.clone()),
-        (ConfigType::Number, Value::Number(_)) | (ConfigType::Boolean, Value::Bool(_)) => Some(v.clone()),
-        (ConfigType::Integer, Value::String(raw)) => raw.trim().parse::<i64>().ok().map(Value::from),
-        (ConfigType::Number, Value::String(raw)) => {
-            raw.trim().parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number)
+    use rinfra_provider::schema::{Type, coerce_value};
+    let as_schema = match ty {
+        ConfigType::String => {
+            return match v {
+                Value::String(_) => Some(v.clone()),
+                Value::Number(_) | Value::Bool(_) => Some(Value::String(v.to_string())),
+                _ => None,
+            };
         }
-        (ConfigType::Boolean, Value::String(raw)) => raw.trim().parse::<bool>().ok().map(Value::Bool),
+        ConfigType::Integer => Type::Integer { min: None, max: None },
+        ConfigType::Number => Type::Number,
+        ConfigType::Boolean => Type::Bool,
+    };
+    let c = coerce_value(&as_schema, v);
+    match (ty, &c) {
+        (ConfigType::Integer, Value::Number(n)) if n.is_i64() => Some(c),
+        (ConfigType::Number, Value::Number(_)) | (ConfigType::Boolean, Value::Bool(_)) => Some(c),
         _ => None,
     }
 }
@@ -1036,12 +1060,7 @@ fn secret_texts(ck: &mut Checker, stack: &Stack) -> Vec<String> {
         }
     }
     let unknown_attrs = |_: &str, _: &[String]| Some(unknown());
-    let ctx = crate::expr::EvalContext {
-        config: &stack.config,
-        variables: &stack.variables,
-        resource: &unknown_attrs,
-        base_dir: &stack.base_dir,
-    };
+    let ctx = stack.context(&unknown_attrs);
     let mut out = Vec::new();
     let exprs =
         stack.resources.values().map(|r| &r.properties).chain(stack.variables.values()).chain(stack.outputs.values());
@@ -1055,12 +1074,7 @@ fn secret_texts(ck: &mut Checker, stack: &Stack) -> Vec<String> {
 fn check_values(ck: &mut Checker, stack: &Stack, registry: &Registry) {
     // Every resource attribute is unknown at this point.
     let unknown_attrs = |_: &str, _: &[String]| Some(unknown());
-    let ctx = crate::expr::EvalContext {
-        config: &stack.config,
-        variables: &stack.variables,
-        resource: &unknown_attrs,
-        base_dir: &stack.base_dir,
-    };
+    let ctx = stack.context(&unknown_attrs);
     for r in stack.resources.values() {
         let Some(provider) = registry.get(&r.type_) else { continue };
         let mut props = match ctx.eval(&r.properties) {
