@@ -271,10 +271,7 @@ impl S3Backend {
 
     fn lock_body(&self, id: &StackId) -> Result<Option<LockStatus>, StateError> {
         let key = self.lock_key(id);
-        Ok(self.get(&key, None)?.map(|(bytes, _)| match serde_json::from_slice::<LockInfo>(&bytes) {
-            Ok(info) => LockStatus::Held(info),
-            Err(e) => LockStatus::Unreadable { reason: e.to_string() },
-        }))
+        Ok(self.get(&key, None)?.map(|(bytes, _)| LockStatus::of_bytes(&bytes)))
     }
 }
 
@@ -445,14 +442,9 @@ impl Backend for S3Backend {
                         return Ok(Box::new(S3Lease { client, bucket: self.bucket.clone(), key, body }));
                     }
                     Some((held, _)) => {
-                        let path = PathBuf::from(self.url_of(&key));
-                        return Err(match serde_json::from_slice::<LockInfo>(&held) {
-                            Ok(holder) => {
-                                let stale = holder.is_stale_here();
-                                StateError::Locked { path, holder: Box::new(holder), stale }
-                            }
-                            Err(err) => StateError::LockUnreadable { path, reason: err.to_string() },
-                        });
+                        if let Some(refused) = LockStatus::of_bytes(&held).refusal(PathBuf::from(self.url_of(&key))) {
+                            return Err(refused);
+                        }
                     }
                     None => continue,
                 },

@@ -60,6 +60,32 @@ fn pid_alive(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+impl LockStatus {
+    /// What a lock's bytes say: a holder, or nothing usable (empty, or not
+    /// a lock record), as an older rinfra killed while writing one left.
+    pub fn of_bytes(bytes: &[u8]) -> LockStatus {
+        if bytes.is_empty() {
+            return LockStatus::Unreadable { reason: "the file is empty".to_string() };
+        }
+        match serde_json::from_slice(bytes) {
+            Ok(info) => LockStatus::Held(info),
+            Err(e) => LockStatus::Unreadable { reason: e.to_string() },
+        }
+    }
+
+    /// The error that refuses a run at the lock `path`; `None` when free.
+    pub fn refusal(self, path: PathBuf) -> Option<StateError> {
+        match self {
+            LockStatus::Free => None,
+            LockStatus::Held(holder) => {
+                let stale = holder.is_stale_here();
+                Some(StateError::Locked { path, holder: Box::new(holder), stale })
+            }
+            LockStatus::Unreadable { reason } => Some(StateError::LockUnreadable { path, reason }),
+        }
+    }
+}
+
 impl LockInfo {
     /// A lock record for this process running `command`, now.
     pub fn here(command: &str) -> LockInfo {
@@ -115,13 +141,8 @@ impl StateLock {
             if Self::publish(&path, &body)? {
                 return Ok(StateLock { path });
             }
-            match Self::status(&path)? {
-                LockStatus::Free => continue,
-                LockStatus::Held(holder) => {
-                    let stale = holder.is_stale_here();
-                    return Err(StateError::Locked { path, holder: Box::new(holder), stale });
-                }
-                LockStatus::Unreadable { reason } => return Err(StateError::LockUnreadable { path, reason }),
+            if let Some(refused) = Self::status(&path)?.refusal(path.clone()) {
+                return Err(refused);
             }
         }
         Err(StateError::Io {
@@ -167,13 +188,7 @@ impl StateLock {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockStatus::Free),
             Err(source) => return Err(StateError::Io { action: "read", path: lock_path.to_path_buf(), source }),
         };
-        if bytes.is_empty() {
-            return Ok(LockStatus::Unreadable { reason: "the file is empty".to_string() });
-        }
-        Ok(match serde_json::from_slice(&bytes) {
-            Ok(info) => LockStatus::Held(info),
-            Err(e) => LockStatus::Unreadable { reason: e.to_string() },
-        })
+        Ok(LockStatus::of_bytes(&bytes))
     }
 
     /// Removes the lock for `state_path` whoever holds it, including a lock
