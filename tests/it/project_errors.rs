@@ -5,7 +5,6 @@
 use crate::support::counting_endpoint;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 
 const PROGRAM: &str = "name: proj
@@ -55,23 +54,7 @@ fn refused(files: &[(&str, &str)], pass: Option<&str>, args: &[&str]) -> String 
     }
     let before = snapshot_of(dir.path());
     let (url, count) = counting_endpoint();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rinfra"));
-    cmd.current_dir(dir.path())
-        .args(args)
-        .args(["--endpoint-url", &url])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("NO_COLOR", "1")
-        .env_remove("RINFRA_STACK")
-        .env_remove("RINFRA_CONFIG_PASSPHRASE")
-        .env_remove("PULUMI_CONFIG_PASSPHRASE")
-        .env_remove("RINFRA_CONFIG_PASSPHRASE_FILE")
-        .env_remove("PULUMI_CONFIG_PASSPHRASE_FILE")
-        .env_remove("RINFRA_BACKEND_URL")
-        .env_remove("PULUMI_BACKEND_URL")
-        .env_remove("RINFRA_CWD")
-        .stdin(Stdio::null());
+    let mut cmd = crate::support::project_command(dir.path(), &url, args);
     if let Some(p) = pass {
         cmd.env("RINFRA_CONFIG_PASSPHRASE", p);
     }

@@ -218,27 +218,7 @@ impl Env {
     /// As [`Env::in_project`], against another endpoint (such as one that
     /// counts connections that must not happen).
     pub fn in_project_via(&self, endpoint: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rinfra"));
-        cmd.current_dir(self.dir.path())
-            .args(args)
-            .arg("--endpoint-url")
-            .arg(endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("NO_COLOR", "1")
-            .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("AWS_PROFILE")
-            .env_remove("RINFRA_STACK")
-            .env_remove("RINFRA_CONFIG_PASSPHRASE")
-            .env_remove("PULUMI_CONFIG_PASSPHRASE")
-            .env_remove("RINFRA_CONFIG_PASSPHRASE_FILE")
-            .env_remove("PULUMI_CONFIG_PASSPHRASE_FILE")
-            .env_remove("RINFRA_BACKEND_URL")
-            .env_remove("PULUMI_BACKEND_URL")
-            .env_remove("RINFRA_CWD")
-            .stdin(Stdio::null());
-        cmd
+        project_command(self.dir.path(), endpoint, args)
     }
 
     /// Runs `rinfra` in the project directory (see [`Env::in_project`]).
@@ -293,6 +273,33 @@ impl Env {
             std::fs::read_to_string(self.dir.path().join(".rinfra").join(format!("{stack}.json"))).expect("state");
         serde_json::from_str(&text).expect("state JSON")
     }
+}
+
+/// `rinfra ARGS` run in the project directory `dir` against `endpoint`,
+/// with test credentials, no `-s`, and nothing from this environment that
+/// would choose a stack, a backend or a passphrase.
+pub fn project_command(dir: &Path, endpoint: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rinfra"));
+    cmd.current_dir(dir)
+        .args(args)
+        .arg("--endpoint-url")
+        .arg(endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .env_remove("RINFRA_STACK")
+        .env_remove("RINFRA_CONFIG_PASSPHRASE")
+        .env_remove("PULUMI_CONFIG_PASSPHRASE")
+        .env_remove("RINFRA_CONFIG_PASSPHRASE_FILE")
+        .env_remove("PULUMI_CONFIG_PASSPHRASE_FILE")
+        .env_remove("RINFRA_BACKEND_URL")
+        .env_remove("PULUMI_BACKEND_URL")
+        .env_remove("RINFRA_CWD")
+        .stdin(Stdio::null());
+    cmd
 }
 
 /// SDK clients for changing the cloud behind rinfra's back.
