@@ -170,13 +170,27 @@ pub fn open_target(g: &Global, target: &Target) -> Result<Ctx, CliError> {
         if settings.profile.is_none() {
             settings.profile = providers.get("aws:profile").cloned();
         }
+        // The region is settled once, so that every resource records the
+        // one it is made in, and a provider in another region is told apart.
+        let region = rinfra_resources::aws::resolve_region(&settings);
+        settings.region = Some(region.clone());
         let a = Aws::new(settings);
         if let Some(b) = &s3 {
             b.connect(a.clone());
         }
         aws = Some(a.clone());
-        rinfra_resources::registry(a)
+        let mut registry = rinfra_resources::registry(a);
+        let mut defaults = rinfra_provider::Props::from([("region".to_string(), serde_json::json!(region))]);
+        if let Some(tags) = providers.get("aws:defaultTags").and_then(|t| serde_json::from_str(t).ok()) {
+            defaults.insert("tags".into(), tags);
+        }
+        registry.set_defaults(defaults);
+        registry
     })?;
+    for n in &s.stack.notes {
+        let at = n.span.map(|sp| format!(" (line {}, column {})", sp.line, sp.col)).unwrap_or_default();
+        crate::output::note(&format!("note: {}{at}", n.message));
+    }
     let aws = aws.ok_or_else(|| CliError::Flag {
         flag: "--stack",
         value: String::new(),

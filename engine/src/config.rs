@@ -350,7 +350,31 @@ pub struct Editor {
 }
 
 /// Provider settings a stack's config may hold besides the program's keys.
-pub const PROVIDER_KEYS: &[&str] = &["aws:region", "aws:profile"];
+pub const PROVIDER_KEYS: &[&str] = &["aws:region", "aws:profile", "aws:defaultTags"];
+
+/// Settings of Pulumi's AWS provider that only skip checks rinfra never
+/// makes; a stack file may hold them, and rinfra ignores them.
+pub const IGNORED_PROVIDER_KEYS: &[&str] = &[
+    "aws:skipCredentialsValidation",
+    "aws:skipMetadataApiCheck",
+    "aws:skipRegionValidation",
+    "aws:skipRequestingAccountId",
+];
+
+/// `aws:defaultTags` as text: its `tags` map as JSON. Pulumi writes it as
+/// a mapping (`{tags: {team: data}}`) or as that mapping's JSON text.
+pub fn default_tags_text(v: &Value) -> Option<String> {
+    let parsed;
+    let v = match v {
+        Value::String(s) => {
+            parsed = serde_json::from_str::<Value>(s).ok()?;
+            &parsed
+        }
+        other => other,
+    };
+    let tags = v.as_object().filter(|m| m.len() == 1)?.get("tags")?.as_object()?;
+    tags.values().all(Value::is_string).then(|| Value::Object(tags.clone()).to_string())
+}
 
 impl Editor {
     /// An editor for `file`, with the program's declarations.
@@ -405,7 +429,7 @@ impl Editor {
         let bare = full.strip_prefix(&format!("{}:", self.namespace)).unwrap_or(&full).to_string();
         if let Some(d) = self.decls.get(&bare) {
             if !crate::stack::check_config_value(d.ty, value) {
-                let ty = format!("{:?}", d.ty).to_lowercase();
+                let ty = d.ty.to_string().to_lowercase();
                 return Err(ConfigError::BadValue { key: full, ty, value: value.to_string() });
             }
         }

@@ -70,6 +70,7 @@ impl World {
         let s = self.stack(yaml);
         let path = self.dir.path().join("state.json");
         let store = BackendStore {
+            secret_outputs: Default::default(),
             backend: std::sync::Arc::new(rinfra_state::backend::LocalBackend::file(path.clone())),
             id: rinfra_state::StackId::single("demo"),
             sealer: None,

@@ -68,11 +68,73 @@ impl Builtin {
     }
 }
 
+/// A call of a provider function, `fn::invoke` (or its short form
+/// `fn::aws:getRegion: {}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invoke {
+    /// The function's token, in canonical form.
+    pub function: String,
+    /// Where the token is written.
+    pub function_span: Span,
+    /// Its arguments, a mapping.
+    pub arguments: Box<Expr>,
+    /// The one returned value to keep, if `return:` names it.
+    pub ret: Option<(String, Span)>,
+}
+
+impl Invoke {
+    /// The key a result is cached under: the function and its arguments.
+    pub fn key(&self, args: &Value) -> String {
+        format!("{}\u{0}{args}", self.function)
+    }
+}
+
+/// Results of provider functions already called, by [`Invoke::key`].
+/// Shared by every evaluation of one run, so each distinct call is made
+/// once, as Pulumi makes it once per preview or update.
+#[derive(Debug, Clone, Default)]
+pub struct InvokeResults(std::sync::Arc<std::sync::Mutex<BTreeMap<String, Value>>>);
+
+impl InvokeResults {
+    /// The result of the call with this key, if it was made.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.0.lock().ok()?.get(key).cloned()
+    }
+
+    /// Records a call's result.
+    pub fn insert(&self, key: String, v: Value) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(key, v);
+        }
+    }
+}
+
+impl PartialEq for InvokeResults {
+    /// Results are a cache of calls, not part of what a stack says.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// A function token in canonical form: `aws:getRegion` and
+/// `aws:index:getRegion` are `aws:index/getRegion:getRegion`, and
+/// `aws:kinesis:getStream` is `aws:kinesis/getStream:getStream`.
+pub fn canonical_function(token: &str) -> String {
+    let parts: Vec<&str> = token.split(':').collect();
+    match parts.as_slice() {
+        [pkg, name] => format!("{pkg}:index/{name}:{name}"),
+        [pkg, module, name] if !module.contains('/') => format!("{pkg}:{module}/{name}:{name}"),
+        _ => token.to_string(),
+    }
+}
+
 /// A value from the stack file, still unevaluated.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     /// A built-in function applied to its argument.
     Call(Builtin, Box<Expr>, Span),
+    /// A provider function called with its arguments.
+    Invoke(Box<Invoke>, Span),
     /// `null`.
     Null(Span),
     /// A boolean.
@@ -92,6 +154,7 @@ impl Expr {
     pub fn span(&self) -> Span {
         match self {
             Expr::Call(_, _, s)
+            | Expr::Invoke(_, s)
             | Expr::Null(s)
             | Expr::Bool(_, s)
             | Expr::Number(_, s)
@@ -111,6 +174,22 @@ impl Expr {
             Expr::List(items, _) => items.iter().for_each(|i| i.collect_refs(out)),
             Expr::Map(entries, _) => entries.iter().for_each(|(_, v)| v.collect_refs(out)),
             Expr::Call(_, arg, _) => arg.collect_refs(out),
+            Expr::Invoke(i, _) => i.arguments.collect_refs(out),
+            _ => {}
+        }
+    }
+
+    /// Appends every provider function call in the expression to `out`,
+    /// calls inside arguments first.
+    pub fn collect_invokes<'e>(&'e self, out: &mut Vec<&'e Invoke>) {
+        match self {
+            Expr::List(items, _) => items.iter().for_each(|i| i.collect_invokes(out)),
+            Expr::Map(entries, _) => entries.iter().for_each(|(_, v)| v.collect_invokes(out)),
+            Expr::Call(_, arg, _) => arg.collect_invokes(out),
+            Expr::Invoke(i, _) => {
+                i.arguments.collect_invokes(out);
+                out.push(i);
+            }
             _ => {}
         }
     }
@@ -120,6 +199,7 @@ impl Expr {
         match self {
             Expr::Call(Builtin::Secret, _, _) => true,
             Expr::Call(_, arg, _) => arg.has_secret(),
+            Expr::Invoke(i, _) => i.arguments.has_secret(),
             Expr::List(items, _) => items.iter().any(Expr::has_secret),
             Expr::Map(entries, _) => entries.iter().any(|(_, v)| v.has_secret()),
             _ => false,
@@ -132,12 +212,21 @@ impl Expr {
 /// segments are keys or list indexes written in decimal.
 fn parse_access(text: &str) -> Option<(String, Vec<String>)> {
     let ident_len = |t: &str| t.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).unwrap_or(t.len());
-    let n = ident_len(text);
-    let root = &text[..n];
-    if !valid_ref_segment(root) {
+    // A name that is not an identifier (`lb-tg`, `my.bucket`) is written
+    // `["lb-tg"]`, as Pulumi YAML writes it.
+    let (root, mut rest) = match text.strip_prefix("[\"") {
+        Some(r) => {
+            let end = r.find("\"]")?;
+            (&r[..end], &r[end + 2..])
+        }
+        None => {
+            let n = ident_len(text);
+            (&text[..n], &text[n..])
+        }
+    };
+    if root.is_empty() || (!text.starts_with('[') && !valid_ref_segment(root)) {
         return None;
     }
-    let mut rest = &text[n..];
     let mut path = Vec::new();
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('.') {
@@ -274,16 +363,32 @@ fn build(node: &Node, lines: &[&str], diags: &mut Vec<Diagnostic>) -> Expr {
         // A mapping whose one key is `fn::…` is a call, as in Pulumi YAML.
         Kind::Map(entries) if entries.len() == 1 && entries[0].0.text.starts_with("fn::") => {
             let (key, arg) = &entries[0];
+            if key.text == "fn::invoke" {
+                return build_invoke(arg, span, lines, diags);
+            }
+            // The short form: `fn::aws:getRegion: {…}`, a token as the name.
+            if let Some(token) = key.text.strip_prefix("fn::").filter(|t| t.contains(':')) {
+                let arguments = match &arg.kind {
+                    Kind::Null => Expr::Map(Vec::new(), arg.span),
+                    _ => build(arg, lines, diags),
+                };
+                return Expr::Invoke(
+                    Box::new(Invoke {
+                        function: canonical_function(token),
+                        function_span: key.span,
+                        arguments: Box::new(arguments),
+                        ret: None,
+                    }),
+                    span,
+                );
+            }
             match BUILTINS.iter().find(|(n, _)| *n == key.text) {
                 Some((_, f)) => Expr::Call(*f, Box::new(build(arg, lines, diags)), span),
                 None => {
-                    let names: Vec<&str> = BUILTINS.iter().map(|(n, _)| *n).collect();
+                    let names: Vec<&str> =
+                        BUILTINS.iter().map(|(n, _)| *n).chain(std::iter::once("fn::invoke")).collect();
                     let hint = match rinfra_provider::schema::did_you_mean(&key.text, names.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None if key.text == "fn::invoke" => {
-                            "rinfra cannot call provider functions yet; write the value, or read it from config"
-                                .to_string()
-                        }
                         None => format!("rinfra supports {}", names.join(", ")),
                     };
                     diags.push(
@@ -301,6 +406,57 @@ fn build(node: &Node, lines: &[&str], diags: &mut Vec<Diagnostic>) -> Expr {
     }
 }
 
+/// Decodes `fn::invoke: {function, arguments, return}`.
+fn build_invoke(arg: &Node, span: Span, lines: &[&str], diags: &mut Vec<Diagnostic>) -> Expr {
+    let Some(entries) = arg.as_map() else {
+        diags.push(
+            Diagnostic::new("`fn::invoke` takes a mapping")
+                .at(arg.span, "expected `function:`, `arguments:` and `return:`")
+                .with_hint("write `fn::invoke: {function: aws:index/getRegion:getRegion, return: name}`"),
+        );
+        return Expr::Null(span);
+    };
+    let mut function = None;
+    let mut arguments = Expr::Map(Vec::new(), arg.span);
+    let mut ret = None;
+    for (k, v) in entries {
+        match (k.text.as_str(), &v.kind) {
+            ("function", Kind::Str(t)) => function = Some((canonical_function(t), v.span)),
+            ("arguments", Kind::Map(_)) => arguments = build(v, lines, diags),
+            ("arguments", Kind::Null) => {}
+            ("return", Kind::Str(r)) => ret = Some((r.clone(), v.span)),
+            // Pulumi's invoke options (provider, parent, version) choose
+            // where the call goes; rinfra has one provider per package.
+            ("options", _) => diags.push(
+                Diagnostic::new("`fn::invoke` options are not supported yet")
+                    .at(k.span, "not supported")
+                    .with_hint("remove `options:`; the call goes to the stack's default provider"),
+            ),
+            ("function" | "arguments" | "return", _) => diags.push(
+                Diagnostic::new(format!("`fn::invoke` `{}` has the wrong form", k.text))
+                    .at(v.span, "unexpected value")
+                    .with_hint("`function` and `return` are text, `arguments` a mapping"),
+            ),
+            _ => diags.push(
+                Diagnostic::new(format!("unknown key `{}` in `fn::invoke`", k.text))
+                    .at(k.span, "not recognised")
+                    .with_hint("`fn::invoke` accepts: function, arguments, return"),
+            ),
+        }
+    }
+    let Some((function, function_span)) = function else {
+        if !entries.iter().any(|(k, _)| k.text == "function") {
+            diags.push(
+                Diagnostic::new("`fn::invoke` has no `function`")
+                    .at(arg.span, "function missing")
+                    .with_hint("add `function: aws:index/getRegion:getRegion` or another function token"),
+            );
+        }
+        return Expr::Null(span);
+    };
+    Expr::Invoke(Box::new(Invoke { function, function_span, arguments: Box::new(arguments), ret }), span)
+}
+
 /// Looks up an attribute of a resource: `Some(value)` (possibly unknown), or
 /// `None` when the resource has no such attribute.
 pub type ResourceLookup<'a> = dyn Fn(&str, &[String]) -> Option<Value> + 'a;
@@ -315,6 +471,9 @@ pub struct EvalContext<'a> {
     pub resource: &'a ResourceLookup<'a>,
     /// The directory `fn::readFile` paths are relative to.
     pub base_dir: &'a std::path::Path,
+    /// Results of the provider functions called so far; a call not made
+    /// yet is unknown.
+    pub invokes: &'a InvokeResults,
 }
 
 fn walk(mut v: Value, path: &[String]) -> Option<Value> {
@@ -381,6 +540,21 @@ impl EvalContext<'_> {
                 Value::Object(m)
             }
             Expr::Call(f, arg, span) => self.call(*f, &self.eval(arg)?, *span)?,
+            Expr::Invoke(i, _) => {
+                let args = self.eval(&i.arguments)?;
+                if rinfra_provider::schema::is_unknown(&args) {
+                    return Ok(rinfra_provider::schema::unknown());
+                }
+                let Some(result) = self.invokes.get(&i.key(&args)) else {
+                    return Ok(rinfra_provider::schema::unknown());
+                };
+                match &i.ret {
+                    None => result,
+                    Some((name, span)) => result.get(name).cloned().ok_or_else(|| {
+                        Diagnostic::new(format!("`{}` returned no `{name}`", i.function)).at(*span, "not returned")
+                    })?,
+                }
+            }
         })
     }
 
@@ -565,8 +739,13 @@ mod tests {
         let config = BTreeMap::from([("n".to_string(), Value::from(3))]);
         let vars = BTreeMap::new();
         let none = |_: &str, _: &[String]| None;
-        let ctx =
-            EvalContext { config: &config, variables: &vars, resource: &none, base_dir: std::path::Path::new(".") };
+        let ctx = EvalContext {
+            config: &config,
+            variables: &vars,
+            resource: &none,
+            base_dir: std::path::Path::new("."),
+            invokes: &Default::default(),
+        };
         let whole = Expr::Template(parse_template("${n}", sp(), None).unwrap(), sp());
         assert_eq!(ctx.eval(&whole).unwrap(), Value::from(3));
         let text = Expr::Template(parse_template("n=${n}", sp(), None).unwrap(), sp());
@@ -581,7 +760,13 @@ mod tests {
         let vars = BTreeMap::new();
         let none = |_: &str, _: &[String]| None;
         let dir = std::env::temp_dir();
-        let ctx = EvalContext { config: &config, variables: &vars, resource: &none, base_dir: &dir };
+        let ctx = EvalContext {
+            config: &config,
+            variables: &vars,
+            resource: &none,
+            base_dir: &dir,
+            invokes: &Default::default(),
+        };
         ctx.eval(&e)
     }
 
@@ -638,7 +823,13 @@ mod tests {
         let config = BTreeMap::new();
         let vars = BTreeMap::new();
         let none = |_: &str, _: &[String]| None;
-        let ctx = EvalContext { config: &config, variables: &vars, resource: &none, base_dir: dir.path() };
+        let ctx = EvalContext {
+            config: &config,
+            variables: &vars,
+            resource: &none,
+            base_dir: dir.path(),
+            invokes: &Default::default(),
+        };
         let read = |p: &str| {
             let text = format!("fn::readFile: {p}");
             let node = crate::yaml::parse_str(&text).unwrap();
@@ -664,7 +855,13 @@ mod tests {
         let vars = BTreeMap::new();
         let none = |_: &str, _: &[String]| None;
         let dir = std::path::PathBuf::from(".");
-        let ctx = EvalContext { config: &config, variables: &vars, resource: &none, base_dir: &dir };
+        let ctx = EvalContext {
+            config: &config,
+            variables: &vars,
+            resource: &none,
+            base_dir: &dir,
+            invokes: &Default::default(),
+        };
         let e = |t: &str| Expr::Template(parse_template(t, sp(), None).unwrap(), sp());
         assert_eq!(ctx.eval(&e("${list.xs[1]}")).unwrap(), Value::from("b"));
         assert_eq!(ctx.eval(&e("${list.m[\"k-1\"]}")).unwrap(), Value::from(3));

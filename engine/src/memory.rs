@@ -87,6 +87,7 @@ pub fn stream_schema() -> ResourceSchema {
         ],
         outputs: vec!["name", "arn"],
         name_property: "name",
+        not_yet: Vec::new(),
     }
 }
 
@@ -103,6 +104,7 @@ pub fn alarm_schema() -> ResourceSchema {
         ],
         outputs: vec!["name", "arn"],
         name_property: "name",
+        not_yet: Vec::new(),
     }
 }
 

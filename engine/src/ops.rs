@@ -122,7 +122,7 @@ pub async fn refresh(
             .map(|(n, r)| {
                 let mut managed: BTreeSet<String> = r.inputs.keys().cloned().collect();
                 managed.extend(stack_keys(stack, n));
-                ReadRequest::new(r.id.clone(), managed)
+                ReadRequest::new(r.id.clone(), managed).with_recorded(&r.inputs)
             })
             .collect();
         let names: Vec<String> = members.iter().map(|(n, _)| (*n).clone()).collect();
@@ -263,7 +263,12 @@ pub async fn reconcile_pending(
             continue;
         }
         let managed: BTreeSet<String> = p.inputs.keys().cloned().collect();
-        let request = ReadRequest { id: p.id.clone(), managed, ownership: p.kind == PendingKind::Create };
+        let request = ReadRequest {
+            id: p.id.clone(),
+            managed,
+            ownership: p.kind == PendingKind::Create,
+            recorded: p.inputs.clone(),
+        };
         let found: Option<Observed> = provider
             .read(&[request])
             .await
@@ -288,6 +293,7 @@ pub async fn reconcile_pending(
                     dependencies: p.dependencies.clone(),
                     protect: options.protect,
                     retain_on_delete: options.retain_on_delete,
+                    deleted_with: options.deleted_with.map(|(w, _)| w),
                 };
                 // The create of a create-before-delete replace: the old
                 // resource still exists, and must still be deleted.
@@ -394,7 +400,8 @@ pub async fn import(
     state.resources.insert(
         name.to_string(),
         ResourceState {
-            urn: state.urn(&decl.type_, name),
+            urn: state.urn(&decl.type_, &decl.logical),
+            deleted_with: decl.options.deleted_with.as_ref().map(|(w, _)| w.clone()),
             type_: decl.type_.clone(),
             id: id.to_string(),
             inputs: found.inputs,
@@ -484,4 +491,155 @@ pub fn state_mv(state: &mut StateFile, old: &str, new: &str) -> Result<(), crate
         }
     }
     Ok(())
+}
+
+/// Every provider function call of `stack`.
+fn invokes_of(stack: &Stack) -> Vec<&crate::expr::Invoke> {
+    let mut out = Vec::new();
+    let exprs = stack
+        .resources
+        .values()
+        .flat_map(|r| std::iter::once(&r.properties).chain(r.get.iter()))
+        .chain(stack.variables.values())
+        .chain(stack.outputs.values());
+    for e in exprs {
+        e.collect_invokes(&mut out);
+    }
+    out
+}
+
+/// Calls every provider function of `stack` whose arguments are known
+/// from config, literals, `attrs` (resources in the state or done by now)
+/// and earlier calls, each distinct call once, and keeps the results in
+/// the stack. Calls whose arguments are still unknown stay unknown.
+/// Returns how many calls were made.
+pub async fn resolve_invokes(
+    stack: &Stack,
+    attrs: &BTreeMap<String, rinfra_provider::Props>,
+    registry: &Registry,
+) -> Result<usize, crate::plan::PlanError> {
+    let invokes = invokes_of(stack);
+    let mut made = 0;
+    // A call's arguments may use another call's result: go round until a
+    // round makes no call, which takes at most one round per call.
+    for _ in 0..=invokes.len() {
+        let mut todo = Vec::new();
+        {
+            let lookup = |res: &str, path: &[String]| {
+                crate::plan::lookup_attribute(attrs, res, path).or_else(|| stack.read_attribute(res, path))
+            };
+            let ctx = stack.context(&lookup);
+            for i in &invokes {
+                let Ok(args) = ctx.eval(&i.arguments) else { continue };
+                if rinfra_provider::schema::is_unknown(&args) {
+                    continue;
+                }
+                let key = i.key(&args);
+                if stack.invokes.get(&key).is_none() && !todo.iter().any(|(k, _, _)| *k == key) {
+                    todo.push((key, i, args));
+                }
+            }
+        }
+        if todo.is_empty() {
+            break;
+        }
+        let calls = todo.iter().map(|(_, i, args)| async move {
+            let f = registry.function(&i.function).ok_or_else(|| crate::plan::PlanError::Invoke {
+                function: i.function.clone(),
+                message: "no such function".into(),
+            })?;
+            let args: rinfra_provider::Props = match args {
+                serde_json::Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                _ => rinfra_provider::Props::new(),
+            };
+            f.invoke(&args)
+                .await
+                .map_err(|e| crate::plan::PlanError::Invoke { function: i.function.clone(), message: e.to_string() })
+        });
+        let results = futures::future::join_all(calls).await;
+        for ((key, _, _), r) in todo.into_iter().zip(results) {
+            let out = r?;
+            stack.invokes.insert(key, serde_json::Value::Object(out.into_iter().collect()));
+            made += 1;
+        }
+    }
+    Ok(made)
+}
+
+/// Reads the resources `stack` declares with `get`, by their ids, and
+/// keeps their attributes in the stack for references. An id must be
+/// known before apply.
+pub async fn resolve_gets(
+    stack: &Stack,
+    state: &StateFile,
+    registry: &Registry,
+) -> Result<usize, crate::plan::PlanError> {
+    use crate::plan::PlanError;
+    let mut read = 0;
+    for (name, decl) in stack.resources.iter().filter(|(_, d)| d.get.is_some()) {
+        if stack.reads.get(name).is_some() {
+            continue;
+        }
+        let Some(id_expr) = &decl.get else { continue };
+        let none = |res: &str, path: &[String]| stack.read_attribute(res, path);
+        let id = match stack.context(&none).eval(id_expr) {
+            Ok(serde_json::Value::String(id)) if !rinfra_provider::schema::is_unknown(&serde_json::json!(id)) => id,
+            Ok(_) => {
+                return Err(PlanError::Get {
+                    resource: name.clone(),
+                    id: String::new(),
+                    message: "its id must be text known before apply".into(),
+                });
+            }
+            Err(d) => return Err(PlanError::Get { resource: name.clone(), id: String::new(), message: d.message }),
+        };
+        let provider = registry
+            .get(&decl.type_)
+            .ok_or_else(|| PlanError::UnknownType { resource: name.clone(), type_: decl.type_.clone() })?;
+        let managed: BTreeSet<String> = provider.schema().properties.iter().map(|p| p.name.to_string()).collect();
+        let mut region = rinfra_provider::Props::new();
+        if let Some(r) = decl.provider_defaults.get("region").or_else(|| registry.defaults().get("region")) {
+            region.insert("region".into(), r.clone());
+        }
+        let found = provider.read(&[ReadRequest::new(id.clone(), managed).with_recorded(&region)]).await.pop();
+        let observed = match found {
+            Some(Ok(Some(o))) => o,
+            Some(Ok(None)) => {
+                return Err(PlanError::Get { resource: name.clone(), id, message: "it does not exist".into() });
+            }
+            Some(Err(e)) => return Err(PlanError::Get { resource: name.clone(), id, message: e.to_string() }),
+            None => return Err(PlanError::Get { resource: name.clone(), id, message: "no answer".into() }),
+        };
+        let mut inputs = provider.normalize(&observed.inputs);
+        inputs.extend(region);
+        let attrs = crate::plan::with_common_attributes(
+            crate::plan::attributes(&inputs, &observed.outputs),
+            Some(&id),
+            &state.urn(&decl.type_, &decl.logical),
+        );
+        stack.reads.insert(name.clone(), serde_json::Value::Object(attrs.into_iter().collect()));
+        read += 1;
+    }
+    Ok(read)
+}
+
+/// Moves the state's record of every resource that `aliases` says was
+/// renamed, so a rename keeps the resource instead of replacing it.
+/// Returns the renames made, old name first.
+pub fn apply_aliases(state: &mut StateFile, stack: &Stack) -> Vec<(String, String)> {
+    let mut moved = Vec::new();
+    for (name, decl) in &stack.resources {
+        if state.resources.contains_key(name) {
+            continue;
+        }
+        let old = decl.options.aliases.iter().map(|(a, _)| a).find(|a| {
+            !stack.resources.contains_key(*a) && state.resources.get(*a).is_some_and(|r| r.type_ == decl.type_)
+        });
+        if let Some(old) = old.cloned() {
+            if state_mv(state, &old, name).is_ok() {
+                moved.push((old, name.clone()));
+            }
+        }
+    }
+    moved
 }

@@ -140,6 +140,9 @@ pub enum Reason {
     /// The old half of a create-before-delete replace that an earlier run
     /// did not get to delete.
     LeftByReplace,
+    /// It goes with the named resource (`deletedWith`), whose deletion
+    /// deletes it too, so only the state forgets it.
+    DeletedWith(String),
 }
 
 impl std::fmt::Display for Reason {
@@ -148,6 +151,7 @@ impl std::fmt::Display for Reason {
             Reason::DeletedOutside => f.write_str("deleted outside rinfra"),
             Reason::TypeChanged { from } => write!(f, "type changed from {from}"),
             Reason::LeftByReplace => f.write_str("replaced earlier; the old resource is still to be deleted"),
+            Reason::DeletedWith(w) => write!(f, "deleted with `{w}`"),
         }
     }
 }
@@ -317,6 +321,32 @@ pub enum PlanError {
         /// The closest name, if any.
         suggestion: Option<String>,
     },
+    /// A resource the state manages is now read with `get`.
+    #[error(
+        "`{resource}` is managed by this stack and is now read with `get`; run `rinfra state rm {resource}` first, or remove `get`"
+    )]
+    ManagedGet {
+        /// The resource.
+        resource: String,
+    },
+    /// A provider function failed.
+    #[error("`{function}` failed: {message}")]
+    Invoke {
+        /// The function's token.
+        function: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A resource read with `get` could not be read.
+    #[error("cannot read `{resource}` (id `{id}`) with get: {message}")]
+    Get {
+        /// The resource.
+        resource: String,
+        /// The id it was read by.
+        id: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A protected resource would be deleted or replaced.
     #[error("resource `{resource}` is protected and would be {action}; remove `protect: true` from its options first")]
     Protected {
@@ -339,10 +369,26 @@ pub fn attributes(inputs: &Props, outputs: &Props) -> Props {
     a
 }
 
+/// Attributes every resource has, whatever its type: its cloud `id`, its
+/// `urn`, and for a taggable type `tagsAll`, its tags with the provider's
+/// default tags merged in.
+pub const COMMON_ATTRIBUTES: &[&str] = &["id", "urn", "tagsAll"];
+
+/// Adds [`COMMON_ATTRIBUTES`] to `attrs`: `id` is the cloud id when it is
+/// known, else unknown.
+pub fn with_common_attributes(mut attrs: Props, id: Option<&str>, urn: &str) -> Props {
+    attrs.insert("id".into(), id.map_or_else(unknown, |i| Value::String(i.to_string())));
+    attrs.insert("urn".into(), Value::String(urn.to_string()));
+    if let Some(tags) = attrs.get("tags").cloned() {
+        attrs.insert("tagsAll".into(), tags);
+    }
+    attrs
+}
+
 /// Reads `path` from the attributes of resource `res`. Unknown values are
 /// explicit in the attributes, so a property that is simply not set reads
 /// as null; a path into an unknown value stays unknown.
-fn lookup_attribute(attrs: &BTreeMap<String, Props>, res: &str, path: &[String]) -> Option<Value> {
+pub fn lookup_attribute(attrs: &BTreeMap<String, Props>, res: &str, path: &[String]) -> Option<Value> {
     let (first, rest) = path.split_first()?;
     let mut v = attrs.get(res)?.get(first).cloned().unwrap_or(Value::Null);
     for p in rest {
@@ -361,7 +407,8 @@ pub fn eval_inputs(
     attrs: &BTreeMap<String, Props>,
     registry: &Registry,
 ) -> Result<Props, PlanError> {
-    let lookup = |res: &str, path: &[String]| lookup_attribute(attrs, res, path);
+    let lookup =
+        |res: &str, path: &[String]| lookup_attribute(attrs, res, path).or_else(|| stack.read_attribute(res, path));
     let ctx = stack.context(&lookup);
     let decl = stack
         .resources
@@ -372,6 +419,7 @@ pub fn eval_inputs(
             // Quoted scalars become the declared type, as at check time.
             if let Some(p) = registry.get(&decl.type_) {
                 rinfra_provider::schema::coerce_props(&p.schema().properties, &mut m);
+                apply_provider_defaults(&mut m, p.schema(), registry.defaults(), &decl.provider_defaults);
             }
             Ok(m.into_iter().filter(|(_, v)| !v.is_null()).collect())
         }
@@ -380,9 +428,89 @@ pub fn eval_inputs(
     }
 }
 
+/// Fills in what a resource's provider gives it: the explicit provider's
+/// values over the default provider's, each only where the schema has the
+/// property. A value the resource sets wins; maps (default tags) merge
+/// under the resource's own entries.
+pub fn apply_provider_defaults(
+    props: &mut serde_json::Map<String, Value>,
+    schema: &rinfra_provider::ResourceSchema,
+    registry_defaults: &Props,
+    explicit: &Props,
+) {
+    let mut defaults = registry_defaults.clone();
+    for (k, v) in explicit {
+        match (defaults.get_mut(k), v) {
+            (Some(Value::Object(base)), Value::Object(over)) => {
+                base.extend(over.iter().map(|(a, b)| (a.clone(), b.clone())));
+            }
+            _ => {
+                defaults.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    for (k, v) in defaults {
+        if schema.property(&k).is_none() {
+            continue;
+        }
+        match (props.get_mut(&k), v) {
+            (Some(Value::Object(own)), Value::Object(base)) => {
+                for (a, b) in base {
+                    own.entry(a).or_insert(b);
+                }
+            }
+            (Some(_), _) => {}
+            (None, v) => {
+                props.insert(k, v);
+            }
+        }
+    }
+}
+
+/// A record's inputs, with the default provider's value for every
+/// recorded-only property (`region`) that the record lacks: it was made
+/// before rinfra recorded that property, by the default provider.
+pub fn recorded_with_defaults(provider: &dyn Provider, registry: &Registry, recorded: &Props) -> Props {
+    let mut out = recorded.clone();
+    for (k, v) in registry.defaults() {
+        let never_read = provider.schema().property(k).is_some_and(|p| p.read == Read::Never);
+        if never_read && !out.contains_key(k) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// The name rinfra gives a resource whose stack leaves out its name
+/// property, as Pulumi auto-names: the logical name, a dash and seven
+/// random hex digits.
+pub fn auto_name(logical: &str) -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string();
+    format!("{logical}-{}", &hex[..7])
+}
+
+/// Gives `desired`, evaluated again at apply time, the auto-name the plan
+/// chose (or the state records): a name is generated once, at plan time.
+pub fn keep_auto_name(provider: &dyn Provider, desired: &mut Props, planned: Option<&Props>, recorded: Option<&Props>) {
+    let key = provider.schema().name_property;
+    if !is_auto_named(provider.schema()) || desired.contains_key(key) {
+        return;
+    }
+    if let Some(v) = planned.and_then(|p| p.get(key)).or_else(|| recorded.and_then(|r| r.get(key))) {
+        desired.insert(key.to_string(), v.clone());
+    }
+}
+
+/// Whether resources of this schema are auto-named: they have a name
+/// property that the stack may leave out.
+pub fn is_auto_named(schema: &rinfra_provider::ResourceSchema) -> bool {
+    schema.property(schema.name_property).is_some_and(|p| !p.required)
+}
+
 /// Evaluates the stack outputs against known attributes.
 pub fn eval_outputs(stack: &Stack, attrs: &BTreeMap<String, Props>) -> BTreeMap<String, Value> {
-    let lookup = |res: &str, path: &[String]| lookup_attribute(attrs, res, path);
+    let lookup =
+        |res: &str, path: &[String]| lookup_attribute(attrs, res, path).or_else(|| stack.read_attribute(res, path));
     let ctx = stack.context(&lookup);
     // A path into a value that does not exist evaluates to null; unknown
     // values are explicit in the attributes.
@@ -446,7 +574,14 @@ pub fn diff(
 
 /// The attributes a resource will have once `op` is applied, as far as
 /// they can be known now.
-fn planned_attributes(provider: &dyn Provider, op: Op, desired: &Props, outputs: Option<&Props>) -> Props {
+fn planned_attributes(
+    provider: &dyn Provider,
+    step: &Step,
+    desired: &Props,
+    outputs: Option<&Props>,
+    urn: &str,
+) -> Props {
+    let op = step.op;
     let mut outs: Props = provider.schema().outputs.iter().map(|o| (o.to_string(), unknown())).collect();
     if op == Op::Same || op == Op::Update {
         if let Some(o) = outputs {
@@ -454,7 +589,11 @@ fn planned_attributes(provider: &dyn Provider, op: Op, desired: &Props, outputs:
         }
     }
     outs.extend(provider.predict_outputs(desired));
-    attributes(&provider.normalize(desired), &outs)
+    let id = match op {
+        Op::Same | Op::Update => step.id.clone(),
+        _ => provider.id_from_inputs(desired),
+    };
+    with_common_attributes(attributes(&provider.normalize(desired), &outs), id.as_deref(), urn)
 }
 
 fn provider_for<'r>(registry: &'r Registry, name: &str, type_: &str) -> Result<&'r Arc<dyn Provider>, PlanError> {
@@ -517,9 +656,25 @@ pub fn plan_mode(
     let mut attrs: BTreeMap<String, Props> = BTreeMap::new();
     for name in &stack.order {
         let Some(decl) = stack.resources.get(name) else { continue };
+        if decl.get.is_some() {
+            // Read, never managed: it has no step, and references read
+            // what the read found.
+            if state.resources.contains_key(name) {
+                return Err(PlanError::ManagedGet { resource: name.clone() });
+            }
+            continue;
+        }
         let provider = provider_for(registry, name, &decl.type_)?;
-        let desired = eval_inputs(stack, name, &attrs, registry)?;
+        let mut desired = eval_inputs(stack, name, &attrs, registry)?;
         let recorded = state.resources.get(name).filter(|r| r.type_ == decl.type_);
+        // An auto-named resource keeps the name it was given; a new one
+        // gets a fresh name.
+        let name_key = provider.schema().name_property;
+        let auto_named = is_auto_named(provider.schema()) && !desired.contains_key(name_key);
+        if auto_named {
+            let kept = recorded.and_then(|r| r.inputs.get(name_key)).cloned();
+            desired.insert(name_key.to_string(), kept.unwrap_or_else(|| Value::String(auto_name(&decl.logical))));
+        }
         let obs = recorded.and_then(|_| observed.map(|o| o.get(name).cloned().flatten()));
         let dependencies: Vec<String> = decl.dependencies.iter().cloned().collect();
         let mut step = Step {
@@ -555,9 +710,36 @@ pub fn plan_mode(
                 step.reason = Some(Reason::DeletedOutside);
             }
             Some(rec) => {
-                let current = current_inputs(provider.as_ref(), obs.as_ref().and_then(Option::as_ref), &rec.inputs);
-                let changes = diff(provider.as_ref(), &desired, &current, &rec.inputs, &decl.options.ignore_changes);
+                let rec_inputs = recorded_with_defaults(provider.as_ref(), registry, &rec.inputs);
+                let current = current_inputs(provider.as_ref(), obs.as_ref().and_then(Option::as_ref), &rec_inputs);
+                let mut changes =
+                    diff(provider.as_ref(), &desired, &current, &rec_inputs, &decl.options.ignore_changes);
+                for c in &mut changes {
+                    let top = |p: &String| p.split(['.', '[']).next().map(str::to_string);
+                    if decl.options.replace_on_changes.iter().any(|p| top(p).as_deref() == Some(&c.name) || p == "*") {
+                        c.replaces = true;
+                    }
+                }
                 let replaces = changes.iter().any(|c| c.replaces);
+                if replaces && auto_named {
+                    // The replacement gets a name of its own, so both can
+                    // exist at once and it is created before the old one
+                    // goes.
+                    let fresh = Value::String(auto_name(&decl.logical));
+                    desired.insert(name_key.to_string(), fresh.clone());
+                    step.inputs = Some(desired.clone());
+                    if let Some(c) = changes.iter_mut().find(|c| c.name == name_key) {
+                        c.new = Some(fresh);
+                    } else {
+                        changes.push(PropChange {
+                            name: name_key.to_string(),
+                            old: current.get(name_key).cloned(),
+                            new: Some(fresh),
+                            replaces: true,
+                            drift: false,
+                        });
+                    }
+                }
                 if !changes.is_empty() && !replaces {
                     if let Some(v) = provider.check_change(&current, &desired).into_iter().next() {
                         return Err(PlanError::Unsupported {
@@ -566,6 +748,13 @@ pub fn plan_mode(
                             hint: v.hint,
                         });
                     }
+                }
+                // hideDiffs: the change is planned and applied, but its
+                // values are not shown.
+                for c in changes.iter_mut().filter(|c| decl.options.hide_diffs.contains(&c.name)) {
+                    let hidden = || Value::String("[hidden by hideDiffs]".into());
+                    c.old = c.old.as_ref().map(|_| hidden());
+                    c.new = c.new.as_ref().map(|_| hidden());
                 }
                 step.id = Some(rec.id.clone());
                 step.op = if replaces {
@@ -587,7 +776,8 @@ pub fn plan_mode(
         if step.op == Op::Same {
             step.inputs = None;
         }
-        attrs.insert(name.clone(), planned_attributes(provider.as_ref(), step.op, &desired, outputs.as_ref()));
+        let urn = state.urn(&decl.type_, &decl.logical);
+        attrs.insert(name.clone(), planned_attributes(provider.as_ref(), &step, &desired, outputs.as_ref(), &urn));
         steps.push(step);
     }
 
@@ -686,15 +876,17 @@ pub fn delete_steps(
         if rec.protect && !rec.retain_on_delete {
             return Err(PlanError::Protected { resource: name, action: "deleted" });
         }
+        // Deleting what it was made with deletes it too: only forget it.
+        let goes_with = rec.deleted_with.as_ref().filter(|w| nodes.contains_key(*w) && !rec.retain_on_delete);
         steps.push(Step {
             name: name.clone(),
             type_: rec.type_.clone(),
-            op: if rec.retain_on_delete { Op::Forget } else { Op::Delete },
+            op: if rec.retain_on_delete || goes_with.is_some() { Op::Forget } else { Op::Delete },
             id: Some(rec.id.clone()),
             changes: Vec::new(),
             inputs: None,
             current: Some(rec.inputs.clone()),
-            reason: None,
+            reason: goes_with.map(|w| Reason::DeletedWith(w.clone())),
             replaced: false,
             dependencies: rec.dependencies.clone(),
             replaced_type: None,
@@ -715,13 +907,16 @@ pub fn sync_metadata(stack: &Stack, state: &mut StateFile) -> bool {
             continue;
         }
         let deps: Vec<String> = decl.dependencies.iter().cloned().collect();
+        let deleted_with = decl.options.deleted_with.as_ref().map(|(w, _)| w.clone());
         if rec.protect != decl.options.protect
             || rec.retain_on_delete != decl.options.retain_on_delete
             || rec.dependencies != deps
+            || rec.deleted_with != deleted_with
         {
             rec.protect = decl.options.protect;
             rec.retain_on_delete = decl.options.retain_on_delete;
             rec.dependencies = deps;
+            rec.deleted_with = deleted_with;
             changed = true;
         }
     }

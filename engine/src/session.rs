@@ -48,6 +48,8 @@ pub struct Session {
     /// The text of every value found encrypted in the state as read, so
     /// that it stays encrypted even after its secret changed.
     opened: Vec<String>,
+    /// The values of outputs the stack marks secret, found so far.
+    secret_outputs: Vec<String>,
     /// The providers.
     pub registry: Registry,
     /// How many operations may run at once.
@@ -96,6 +98,8 @@ pub struct Prepared {
     pub gone: Vec<String>,
     /// Protected resources whose drift stays (remediation only).
     pub skipped_protected: Vec<String>,
+    /// Resources renamed through `aliases`: the old name, then the new.
+    pub renamed: Vec<(String, String)>,
 }
 
 impl Session {
@@ -197,6 +201,7 @@ impl Session {
             config: None,
             crypter: None,
             opened: Vec::new(),
+            secret_outputs: Vec::new(),
             registry,
             parallel: 16,
             cancel: Arc::new(AtomicBool::new(false)),
@@ -229,7 +234,8 @@ impl Session {
     /// into the stack. Call it right after taking the lock, before any
     /// call to the cloud.
     pub fn prepare_write(&mut self) -> Result<(), Error> {
-        if self.project.is_some() && !self.stack.secrets.is_empty() && self.crypter.is_none() {
+        let has_secrets = !self.stack.secrets.is_empty() || self.stack.declares_secret_outputs();
+        if self.project.is_some() && has_secrets && self.crypter.is_none() {
             // Read the file again under the lock: another run may have
             // given it a salt since this one opened it.
             let stack = self.id.to_string();
@@ -280,13 +286,22 @@ impl Session {
     /// The text of every secret: the config's and the program's, and those
     /// the state held encrypted.
     fn secret_texts(&self) -> Vec<String> {
-        self.stack.secrets.iter().chain(&self.opened).cloned().collect()
+        self.stack.secrets.iter().chain(&self.opened).chain(&self.secret_outputs).cloned().collect()
+    }
+
+    /// Notes the values of the outputs the stack marks secret, as `state`
+    /// holds them, so they are masked and sealed like other secrets.
+    fn note_secret_outputs(&mut self, state: &StateFile) {
+        let found = crate::apply::journal::secret_output_texts(state, &self.stack.secret_outputs());
+        self.secret_outputs.extend(found);
+        self.secret_outputs.sort();
+        self.secret_outputs.dedup();
     }
 
     /// What encrypts this stack's secrets in its state, if it has any.
     fn sealer(&self) -> Result<Option<Arc<Sealer>>, Error> {
         let texts = self.secret_texts();
-        if texts.is_empty() || self.project.is_none() {
+        if (texts.is_empty() && !self.stack.declares_secret_outputs()) || self.project.is_none() {
             return Ok(None);
         }
         match &self.crypter {
@@ -380,9 +395,15 @@ impl Session {
 
     /// Reconciles, imports, refreshes and plans, as `req` says.
     pub async fn prepare(&mut self, state: &mut StateFile, req: &PlanRequest) -> Result<Prepared, Error> {
+        self.note_secret_outputs(state);
         let recovered = self.reconcile(state, req.persist).await?;
         let mut imported = Vec::new();
+        let mut renamed = Vec::new();
         if matches!(req.mode, PlanMode::Normal | PlanMode::Remediate) {
+            renamed = ops::apply_aliases(state, &self.stack);
+            if req.persist && !renamed.is_empty() {
+                self.save(state)?;
+            }
             for name in ops::import_declared(state, &self.stack, &self.registry).await? {
                 let id = state.resources.get(&name).map(|r| r.id.clone()).unwrap_or_default();
                 imported.push((name, id));
@@ -397,6 +418,17 @@ impl Session {
             // A destroy has nothing to do for what is already gone.
             gone = ops::drop_gone(state, o);
         }
+        if matches!(req.mode, PlanMode::Normal | PlanMode::Remediate) {
+            // Reads and function calls happen in previews too, as in
+            // Pulumi: they change nothing.
+            let t = Instant::now();
+            let attrs = crate::apply::attrs_of(state, &self.registry);
+            ops::resolve_invokes(&self.stack, &attrs, &self.registry).await?;
+            if ops::resolve_gets(&self.stack, state, &self.registry).await? > 0 {
+                ops::resolve_invokes(&self.stack, &attrs, &self.registry).await?;
+            }
+            self.phases.push(("read", t.elapsed()));
+        }
         let t = Instant::now();
         let planned = plan::plan_mode(&self.stack, state, &self.registry, observed.as_ref(), req.mode)?;
         let mut p = planned.plan;
@@ -404,7 +436,7 @@ impl Session {
             plan::restrict(&mut p, &req.targets, Some(&self.stack), state, req.mode == PlanMode::Destroy)?;
         }
         self.phases.push(("plan", t.elapsed()));
-        Ok(Prepared { plan: p, recovered, imported, gone, skipped_protected: planned.skipped_protected })
+        Ok(Prepared { plan: p, recovered, imported, gone, skipped_protected: planned.skipped_protected, renamed })
     }
 
     /// Applies `plan` to the cloud, saving the state after every step. A
@@ -418,12 +450,18 @@ impl Session {
         observer: Arc<dyn Observer>,
     ) -> Result<Report, Error> {
         let opts = ApplyOptions { parallel: self.parallel, cancel: self.cancel.clone(), update_outputs: !targeted };
-        let store = BackendStore { backend: self.backend.clone(), id: self.id.clone(), sealer: self.sealer()? };
+        let store = BackendStore {
+            backend: self.backend.clone(),
+            id: self.id.clone(),
+            sealer: self.sealer()?,
+            secret_outputs: self.stack.secret_outputs(),
+        };
         let stack = (mode != PlanMode::Destroy).then_some(&self.stack);
         let t = Instant::now();
         let report = apply::apply(plan, stack, state, &store, &self.registry, &opts, observer).await;
         self.phases.push(("apply", t.elapsed()));
         let report = report?;
+        self.note_secret_outputs(state);
         if report.ok() && mode != PlanMode::Destroy {
             self.sync_metadata(state)?;
         }
@@ -495,8 +533,7 @@ fn invalid_config(path: &std::path::Path, source_text: String, diagnostics: Vec<
     })
 }
 
-/// The provider settings rinfra reads from a stack's config.
-const PROVIDER_KEYS: &[&str] = &["aws:region", "aws:profile"];
+use crate::config::{IGNORED_PROVIDER_KEYS, PROVIDER_KEYS};
 
 /// The config values of a stack file, decrypted, with `--config` flags
 /// over them; and the provider settings it holds.
@@ -555,16 +592,28 @@ fn config_inputs(
             Some((ns, k)) if ns == project.name => {
                 values.insert(k.to_string(), Supplied { value, origin, secret });
             }
+            Some(_) if key == "aws:defaultTags" => match config::default_tags_text(&value) {
+                Some(tags) => {
+                    providers.insert(key.clone(), tags);
+                }
+                None => diags.push(
+                    Diagnostic::new(format!("config `{key}` must be `tags:` with a map of text"))
+                        .at(e.span, "unexpected value")
+                        .with_hint("write `aws:defaultTags: {tags: {team: data}}`"),
+                ),
+            },
             Some(_) if PROVIDER_KEYS.contains(&key.as_str()) => match value {
                 serde_json::Value::String(s) => {
                     providers.insert(key.clone(), s);
                 }
                 _ => diags.push(Diagnostic::new(format!("config `{key}` must be a string")).at(e.span, "not text")),
             },
+            // They only skip checks rinfra never makes.
+            Some(_) if IGNORED_PROVIDER_KEYS.contains(&key.as_str()) => {}
             Some(("aws", _)) => diags.push(
                 Diagnostic::new(format!("config `{key}` is not supported by rinfra yet"))
                     .at(e.key_span, "not supported")
-                    .with_hint(format!("rinfra reads {} from the `aws` namespace", PROVIDER_KEYS.join(" and "))),
+                    .with_hint(format!("rinfra reads {} from the `aws` namespace", PROVIDER_KEYS.join(", "))),
             ),
             Some((ns, _)) => diags.push(
                 Diagnostic::new(format!("config `{key}` is not a key of project `{}`", project.name))

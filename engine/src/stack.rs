@@ -24,6 +24,87 @@ pub enum ConfigType {
     Number,
     /// `true` or `false`.
     Boolean,
+    /// A list of values of one scalar type, as Pulumi writes
+    /// `List<String>`.
+    List(Scalar),
+}
+
+/// The type of the items of a list config value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalar {
+    /// Text.
+    String,
+    /// A whole number.
+    Integer,
+    /// Any number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+}
+
+impl Scalar {
+    fn config_type(self) -> ConfigType {
+        match self {
+            Scalar::String => ConfigType::String,
+            Scalar::Integer => ConfigType::Integer,
+            Scalar::Number => ConfigType::Number,
+            Scalar::Boolean => ConfigType::Boolean,
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigType::List(item) => write!(f, "List<{}>", item.config_type()),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+impl ConfigType {
+    /// The type a config `type:` names, as Pulumi spells them: `String`,
+    /// `Integer`, `Number`, `Boolean`, `List<String>` and the other lists,
+    /// in any case; `int`, `bool` and `array` (of strings) too.
+    pub fn parse(t: &str) -> Option<ConfigType> {
+        let scalar = |t: &str| match t.trim().to_lowercase().as_str() {
+            "string" => Some(Scalar::String),
+            "integer" | "int" => Some(Scalar::Integer),
+            "number" => Some(Scalar::Number),
+            "boolean" | "bool" => Some(Scalar::Boolean),
+            _ => None,
+        };
+        let lower = t.trim().to_lowercase();
+        if lower == "array" {
+            return Some(ConfigType::List(Scalar::String));
+        }
+        if let Some(inner) = lower.strip_prefix("list<").and_then(|r| r.strip_suffix('>')) {
+            return scalar(inner).map(ConfigType::List);
+        }
+        scalar(&lower).map(Scalar::config_type)
+    }
+
+    /// The type of a literal, for the shorthand `key: value`.
+    fn of_literal(kind: &Kind) -> Option<ConfigType> {
+        Some(match kind {
+            Kind::Str(_) => ConfigType::String,
+            Kind::Int(_) => ConfigType::Integer,
+            Kind::Float(_) => ConfigType::Number,
+            Kind::Bool(_) => ConfigType::Boolean,
+            Kind::Seq(items) => {
+                let first = items.first().map_or(Some(ConfigType::String), |i| ConfigType::of_literal(&i.kind))?;
+                let item = match first {
+                    ConfigType::String => Scalar::String,
+                    ConfigType::Integer => Scalar::Integer,
+                    ConfigType::Number => Scalar::Number,
+                    ConfigType::Boolean => Scalar::Boolean,
+                    ConfigType::List(_) => return None,
+                };
+                ConfigType::List(item)
+            }
+            _ => return None,
+        })
+    }
 }
 
 /// A declared config entry.
@@ -50,21 +131,77 @@ pub struct Options {
     pub delete_before_replace: bool,
     /// Properties whose differences are ignored after creation.
     pub ignore_changes: BTreeSet<String>,
-    /// Where each `ignoreChanges` entry is written.
-    pub ignore_spans: Vec<(String, Span)>,
+    /// Every property an option names (`ignoreChanges`, `replaceOnChanges`,
+    /// `hideDiffs`), with the option and where it is written.
+    pub property_names: Vec<(&'static str, String, Span)>,
     /// Removing the resource from the stack only forgets it.
     pub retain_on_delete: bool,
     /// Adopt an existing resource with this cloud id instead of creating.
     pub import: Option<String>,
+    /// Names the resource had before, so a rename keeps it.
+    pub aliases: Vec<(String, Span)>,
+    /// How long each operation may take.
+    pub custom_timeouts: CustomTimeouts,
+    /// Properties whose change replaces the resource, besides those the
+    /// type says.
+    pub replace_on_changes: BTreeSet<String>,
+    /// Outputs to treat as secrets.
+    pub additional_secret_outputs: Vec<(String, Span)>,
+    /// A resource whose deletion deletes this one too, so its own delete
+    /// is skipped when both go.
+    pub deleted_with: Option<(String, Span)>,
+    /// Properties whose values a plan does not show.
+    pub hide_diffs: BTreeSet<String>,
+    /// The resource's parent, which it follows.
+    pub parent: Option<(String, Span)>,
+    /// The explicit provider resource it is managed through.
+    pub provider: Option<(String, Span)>,
+}
+
+/// Limits on how long a resource's operations may take, as Pulumi's
+/// `customTimeouts` sets them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CustomTimeouts {
+    /// For a create.
+    pub create: Option<std::time::Duration>,
+    /// For an update.
+    pub update: Option<std::time::Duration>,
+    /// For a delete.
+    pub delete: Option<std::time::Duration>,
+}
+
+/// An explicit provider: a `pulumi:providers:aws` resource, which other
+/// resources choose with `options.provider`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderDecl {
+    /// The package it provides, such as `aws`.
+    pub package: String,
+    /// The values it gives its resources: `region`, and `tags` from its
+    /// `defaultTags`.
+    pub defaults: Props,
+    /// Whether it replaces the default provider for every resource of its
+    /// package (`defaultProvider: true`).
+    pub default: bool,
+    /// Where its name is written.
+    pub span: Span,
 }
 
 /// A resource declaration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceDecl {
-    /// Its logical name.
+    /// Its name in the program, which references use.
     pub name: String,
+    /// Its logical name, as Pulumi's URN and auto-naming use it: the
+    /// resource's `name:`, or else its key.
+    pub logical: String,
     /// Where the name is.
     pub name_span: Span,
+    /// For a resource read with `get:`, the id to read: it is never
+    /// created, changed or deleted.
+    pub get: Option<Expr>,
+    /// The values its provider gives it unless its properties set them
+    /// (an explicit provider's `region` and default `tags`).
+    pub provider_defaults: Props,
     /// The type token.
     pub type_: String,
     /// Its properties, as expressions.
@@ -98,9 +235,46 @@ pub struct Stack {
     pub order: Vec<String>,
     /// The program's directory, which `fn::readFile` paths are relative to.
     pub base_dir: std::path::PathBuf,
+    /// Explicit providers, by resource name.
+    pub providers: BTreeMap<String, ProviderDecl>,
+    /// Things worth saying that do not stop the run, such as options
+    /// accepted and ignored.
+    pub notes: Vec<Diagnostic>,
+    /// The results of provider functions called so far in this run.
+    pub invokes: crate::expr::InvokeResults,
+    /// The attributes of the resources read with `get`, by name, once read.
+    pub reads: crate::expr::InvokeResults,
 }
 
 impl Stack {
+    /// Whether a resource marks outputs secret with
+    /// `additionalSecretOutputs`, so the stack needs its secrets key.
+    pub fn declares_secret_outputs(&self) -> bool {
+        self.resources.values().any(|r| !r.options.additional_secret_outputs.is_empty())
+    }
+
+    /// The outputs each resource marks secret, by resource.
+    pub fn secret_outputs(&self) -> BTreeMap<String, Vec<String>> {
+        self.resources
+            .iter()
+            .filter(|(_, r)| !r.options.additional_secret_outputs.is_empty())
+            .map(|(k, r)| (k.clone(), r.options.additional_secret_outputs.iter().map(|(o, _)| o.clone()).collect()))
+            .collect()
+    }
+
+    /// Reads `path` from a resource read with `get`: `None` when it is not
+    /// such a resource, unknown until it has been read.
+    pub fn read_attribute(&self, res: &str, path: &[String]) -> Option<Value> {
+        self.resources.get(res)?.get.as_ref()?;
+        let Some(attrs) = self.reads.get(res) else { return Some(unknown()) };
+        let (first, rest) = path.split_first()?;
+        let mut v = attrs.get(first).cloned().unwrap_or(Value::Null);
+        for p in rest {
+            v = crate::expr::step(&v, p)?;
+        }
+        Some(v)
+    }
+
     /// The context to evaluate this stack's expressions in, with resource
     /// attributes from `resource`.
     pub fn context<'a>(&'a self, resource: &'a crate::expr::ResourceLookup<'a>) -> crate::expr::EvalContext<'a> {
@@ -109,12 +283,27 @@ impl Stack {
             variables: &self.variables,
             resource,
             base_dir: &self.base_dir,
+            invokes: &self.invokes,
         }
     }
 }
 
-const TOP_KEYS: &[&str] =
-    &["name", "description", "runtime", "config", "variables", "resources", "outputs", "backend", "template"];
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "runtime",
+    "config",
+    "configuration",
+    "variables",
+    "resources",
+    "outputs",
+    "backend",
+    "template",
+    "main",
+    "stackConfigDir",
+    "options",
+    "plugins",
+];
 
 /// A type token in Pulumi's canonical form: `aws:kinesis:Stream` becomes
 /// `aws:kinesis/stream:Stream`.
@@ -148,15 +337,37 @@ pub fn short_token(token: &str) -> String {
     }
     token.to_string()
 }
-const RESOURCE_KEYS: &[&str] = &["type", "properties", "options"];
-const OPTION_KEYS: &[&str] =
-    &["dependsOn", "protect", "deleteBeforeReplace", "ignoreChanges", "retainOnDelete", "import"];
-const CONFIG_KEYS: &[&str] = &["type", "default", "description", "secret"];
+const RESOURCE_KEYS: &[&str] = &["type", "name", "properties", "options", "get", "defaultProvider"];
+const OPTION_KEYS: &[&str] = &[
+    "additionalSecretOutputs",
+    "aliases",
+    "customTimeouts",
+    "deleteBeforeReplace",
+    "deletedWith",
+    "dependsOn",
+    "hideDiffs",
+    "ignoreChanges",
+    "import",
+    "parent",
+    "pluginDownloadURL",
+    "protect",
+    "provider",
+    "providers",
+    "replaceOnChanges",
+    "retainOnDelete",
+    "version",
+];
+
+/// The token prefix of explicit provider resources.
+const PROVIDER_PREFIX: &str = "pulumi:providers:";
+const CONFIG_KEYS: &[&str] = &["type", "default", "value", "description", "secret", "items"];
 
 /// Collects diagnostics while decoding.
 #[derive(Default)]
 struct Checker {
     diags: Vec<Diagnostic>,
+    /// Remarks that do not fail the load.
+    notes: Vec<Diagnostic>,
 }
 
 impl Checker {
@@ -228,7 +439,23 @@ fn valid_ident(s: &str) -> bool {
 /// that is then not of the type is refused.
 fn coerce_config_value(ty: ConfigType, v: &Value) -> Option<Value> {
     use rinfra_provider::schema::{Type, coerce_value};
+    if let ConfigType::List(item) = ty {
+        // A list given as text is JSON, as `pulumi config set --path` and
+        // `--config k='["a","b"]'` write it.
+        let parsed;
+        let items = match v {
+            Value::Array(items) => items,
+            Value::String(s) => {
+                parsed = serde_json::from_str::<Value>(s).ok()?;
+                parsed.as_array()?
+            }
+            _ => return None,
+        };
+        let out: Option<Vec<Value>> = items.iter().map(|i| coerce_config_value(item.config_type(), i)).collect();
+        return out.map(Value::Array);
+    }
     let as_schema = match ty {
+        ConfigType::List(_) => return None,
         ConfigType::String => {
             return match v {
                 Value::String(_) => Some(v.clone()),
@@ -328,6 +555,7 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
     let mut variables: BTreeMap<String, (Span, Expr)> = BTreeMap::new();
     let mut resources: BTreeMap<String, ResourceDecl> = BTreeMap::new();
     let mut outputs: BTreeMap<String, (Span, Expr)> = BTreeMap::new();
+    let mut provider_nodes: Vec<(&Key, &Node)> = Vec::new();
 
     for (key, value) in top {
         match key.text.as_str() {
@@ -396,7 +624,23 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
                     }
                 }
             }
-            "config" => decode_config(&mut ck, value, &mut config_decls, &mut broken_config),
+            // `configuration:` is the older spelling of `config:`.
+            "config" | "configuration" => decode_config(&mut ck, value, &mut config_decls, &mut broken_config),
+            // The project's program directory; the project loader reads it.
+            "main" => {
+                ck.expect_str(value, "`main`");
+            }
+            // Project options (`refresh: always`) and plugin sources matter
+            // to the Pulumi CLI only.
+            "options" | "plugins" => ck.notes.push(
+                Diagnostic::new(format!("`{}` is a Pulumi CLI setting; rinfra ignores it", key.text))
+                    .at(key.span, "ignored"),
+            ),
+            "stackConfigDir" => ck.push(
+                Diagnostic::new("`stackConfigDir` is not supported yet")
+                    .at(key.span, "not supported")
+                    .with_hint("keep the Pulumi.<stack>.yaml files beside Pulumi.yaml"),
+            ),
             "variables" => {
                 if let Some(m) = ck.expect_map(value, "`variables`") {
                     for (k, v) in m {
@@ -424,7 +668,13 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
             "resources" => {
                 if let Some(m) = ck.expect_map(value, "`resources`") {
                     for (k, v) in m {
-                        if let Some(r) = decode_resource(&mut ck, k, v, &lines, registry) {
+                        let token = v
+                            .as_map()
+                            .and_then(|e| e.iter().find(|(ek, _)| ek.text == "type"))
+                            .and_then(|(_, t)| t.as_str());
+                        if token.is_some_and(|t| t.starts_with(PROVIDER_PREFIX)) {
+                            provider_nodes.push((k, v));
+                        } else if let Some(r) = decode_resource(&mut ck, k, v, &lines, registry) {
                             resources.insert(k.text.clone(), r);
                         }
                     }
@@ -490,9 +740,9 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
                 (None, Origin::Flag) => {
                     let raw = s.value.as_str().map_or_else(|| s.value.to_string(), str::to_string);
                     ck.push(
-                        Diagnostic::new(format!("--config {k}={raw} is not a valid {:?}", decl.ty).to_lowercase())
+                        Diagnostic::new(format!("--config {k}={raw} is not a valid {}", decl.ty).to_lowercase())
                             .at(decl.span, "declared here")
-                            .with_hint(format!("give `{k}` a value of type {:?}", decl.ty)),
+                            .with_hint(format!("give `{k}` a value of type {}", decl.ty)),
                     );
                     None
                 }
@@ -502,10 +752,10 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
                         Diagnostic::new(format!(
                             "config `{}` is {shown}, not a valid {}",
                             full(k),
-                            format!("{:?}", decl.ty).to_lowercase()
+                            decl.ty.to_string().to_lowercase()
                         ))
                         .at(span, "wrong type")
-                        .with_hint(format!("the program declares `{k}` with `type: {:?}`", decl.ty)),
+                        .with_hint(format!("the program declares `{k}` with `type: {}`", decl.ty)),
                     );
                     None
                 }
@@ -570,6 +820,30 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
         variables.insert("pulumi".to_string(), (at, Expr::Map(entries, at)));
     }
 
+    // Explicit providers: their settings must be known before anything is
+    // created, so they may use config and variables, not resource outputs.
+    let mut providers = BTreeMap::new();
+    {
+        let unknown_attrs = |_: &str, _: &[String]| Some(unknown());
+        let plain_vars: BTreeMap<String, Expr> = variables.iter().map(|(k, (_, e))| (k.clone(), e.clone())).collect();
+        let invokes = crate::expr::InvokeResults::default();
+        let base_dir = inputs.base_dir.clone().unwrap_or_else(|| std::path::PathBuf::from("."));
+        let ctx = crate::expr::EvalContext {
+            config: &config,
+            variables: &plain_vars,
+            resource: &unknown_attrs,
+            base_dir: &base_dir,
+            invokes: &invokes,
+        };
+        for (k, v) in &provider_nodes {
+            check_resource_name(&mut ck, k);
+            if let Some(p) = decode_provider(&mut ck, k, v, &lines, &ctx) {
+                providers.insert(k.text.clone(), p);
+            }
+        }
+    }
+    resolve_providers(&mut ck, &providers, &mut resources);
+
     // Check every reference, and find the dependencies of each node.
     let scope = Scope { config: &config_decls, variables: &variables, resources: &resources, registry };
     let mut var_refs: BTreeMap<String, Vec<Ref>> = BTreeMap::new();
@@ -579,18 +853,37 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
     let mut res_refs: BTreeMap<String, Vec<Ref>> = BTreeMap::new();
     for (k, r) in &resources {
         res_refs.insert(k.clone(), scope.check_refs(&r.properties, &mut ck));
-        for (dep, span) in &r.options.depends_on {
+        let named = r
+            .options
+            .depends_on
+            .iter()
+            .map(|(d, s)| ("dependsOn", d, s))
+            .chain(r.options.parent.iter().map(|(d, s)| ("parent", d, s)))
+            .chain(r.options.deleted_with.iter().map(|(d, s)| ("deletedWith", d, s)));
+        for (option, dep, span) in named {
             if !resources.contains_key(dep) {
                 let hint = match did_you_mean(dep, resources.keys().map(String::as_str)) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "dependsOn lists resources of this stack".into(),
+                    None => format!("{option} names a resource of this stack"),
                 };
                 ck.push(
-                    Diagnostic::new(format!("dependsOn names unknown resource `{dep}`"))
+                    Diagnostic::new(format!("{option} names unknown resource `{dep}`"))
                         .at(*span, "no such resource")
                         .with_hint(hint),
                 );
             }
+        }
+        for (alias, span) in &r.options.aliases {
+            if alias != k && resources.contains_key(alias) {
+                ck.push(
+                    Diagnostic::new(format!("alias `{alias}` of `{k}` is another resource of the stack"))
+                        .at(*span, "taken")
+                        .with_hint("an alias is a name the resource had before, which no resource has now"),
+                );
+            }
+        }
+        if let Some(g) = &r.get {
+            res_refs.entry(k.clone()).or_default().extend(scope.check_refs(g, &mut ck));
         }
     }
     for (_, e) in outputs.values() {
@@ -620,9 +913,12 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
         };
         let computed: BTreeMap<String, BTreeSet<String>> =
             res_refs.iter().map(|(k, refs)| (k.clone(), deps_of(refs))).collect();
+        let names: BTreeSet<String> = resources.keys().cloned().collect();
         for (k, r) in resources.iter_mut() {
             let mut deps = computed.get(k).cloned().unwrap_or_default();
-            deps.extend(r.options.depends_on.iter().map(|(d, _)| d.clone()).filter(|d| d != k));
+            // A parent is registered before its children, as in Pulumi.
+            let explicit = r.options.depends_on.iter().chain(r.options.parent.iter());
+            deps.extend(explicit.map(|(d, _)| d.clone()).filter(|d| d != k && names.contains(d)));
             r.dependencies = deps;
         }
         order = crate::graph::topo_order(&resources);
@@ -649,12 +945,17 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
         outputs: outputs.into_iter().map(|(k, (_, e))| (k, e)).collect(),
         order,
         base_dir: inputs.base_dir.clone().unwrap_or_else(|| std::path::PathBuf::from(".")),
+        providers,
+        notes: Vec::new(),
+        invokes: crate::expr::InvokeResults::default(),
+        reads: crate::expr::InvokeResults::default(),
     };
 
     // With references sound and no cycles, values can be checked: every
     // resource output is treated as unknown, so nothing but config and
     // literals is assumed.
     if ck.diags.is_empty() && config_diags.is_empty() {
+        check_invokes(&mut ck, &stack, registry);
         check_values(&mut ck, &stack, registry);
     }
     if ck.diags.is_empty() && config_diags.is_empty() {
@@ -665,6 +966,7 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
         stack.order.retain(|n| stack.resources.contains_key(n));
         stack.secrets.sort();
         stack.secrets.dedup();
+        stack.notes = ck.notes;
         Ok(stack)
     } else {
         Err(fail(ck.diags, config_diags))
@@ -698,6 +1000,21 @@ fn decode_config(
     let Some(m) = ck.expect_map(value, "`config`") else { return };
     for (k, v) in m {
         let errors_before = ck.diags.len();
+        if !matches!(v.kind, Kind::Map(_)) {
+            // The shorthand `key: value`: a default, of the literal's type.
+            match ConfigType::of_literal(&v.kind) {
+                Some(ty) => {
+                    let default = decode_default(ck, &k.text, ty, v);
+                    decls.insert(k.text.clone(), ConfigDecl { ty, default, secret: false, span: k.span });
+                }
+                None => ck.push(
+                    Diagnostic::new(format!("config `{}` is {}", k.text, v.kind_name()))
+                        .at(v.span, "not a config value")
+                        .with_hint("write `key: value`, or `key: {type: String, default: …}`"),
+                ),
+            }
+            continue;
+        }
         let Some(entries) = ck.expect_map(v, &format!("config `{}`", k.text)) else { continue };
         let mut ty = None;
         let mut default = None;
@@ -706,23 +1023,19 @@ fn decode_config(
             match ek.text.as_str() {
                 "type" => {
                     if let Some(t) = ck.expect_str(ev, "a config type") {
-                        ty = match t.to_lowercase().as_str() {
-                            "string" => Some(ConfigType::String),
-                            "integer" | "int" => Some(ConfigType::Integer),
-                            "number" => Some(ConfigType::Number),
-                            "boolean" | "bool" => Some(ConfigType::Boolean),
-                            _ => {
-                                ck.push(
-                                    Diagnostic::new(format!("unknown config type `{t}`"))
-                                        .at(ev.span, "not a type")
-                                        .with_hint("use String, Integer, Number or Boolean"),
-                                );
-                                None
-                            }
-                        };
+                        ty = ConfigType::parse(&t);
+                        if ty.is_none() {
+                            ck.push(
+                                Diagnostic::new(format!("unknown config type `{t}`"))
+                                    .at(ev.span, "not a type")
+                                    .with_hint("use String, Integer, Number, Boolean or List<String>"),
+                            );
+                        }
                     }
                 }
-                "default" => default = Some(ev),
+                // Pulumi's project form lists an array's item type apart.
+                "items" => {}
+                "default" | "value" => default = Some(ev),
                 "description" => {
                     ck.expect_str(ev, "a config description");
                 }
@@ -740,23 +1053,7 @@ fn decode_config(
             }
             continue;
         };
-        let default = match default.map(|d| (d, &d.kind)) {
-            None => None,
-            Some((_, Kind::Str(s))) if ty == ConfigType::String => Some(Value::String(s.clone())),
-            Some((_, Kind::Int(i))) if matches!(ty, ConfigType::Integer | ConfigType::Number) => Some(Value::from(*i)),
-            Some((_, Kind::Float(f))) if ty == ConfigType::Number => {
-                serde_json::Number::from_f64(*f).map(Value::Number)
-            }
-            Some((_, Kind::Bool(b))) if ty == ConfigType::Boolean => Some(Value::Bool(*b)),
-            Some((d, _)) => {
-                ck.push(
-                    Diagnostic::new(format!("the default of config `{}` is {}, not {:?}", k.text, d.kind_name(), ty))
-                        .at(d.span, "wrong type")
-                        .with_hint("make the default match the declared type"),
-                );
-                None
-            }
-        };
+        let default = default.and_then(|d| decode_default(ck, &k.text, ty, d));
         if ck.diags.len() > errors_before {
             // One mistake in an entry is enough; do not also report that
             // the entry ends up without a value.
@@ -766,6 +1063,26 @@ fn decode_config(
     }
 }
 
+/// A config entry's default, which must be of its declared type.
+fn decode_default(ck: &mut Checker, key: &str, ty: ConfigType, d: &Node) -> Option<Value> {
+    let value = match (&d.kind, ty) {
+        (Kind::Str(s), ConfigType::String) => Some(Value::String(s.clone())),
+        (Kind::Int(i), ConfigType::Integer | ConfigType::Number) => Some(Value::from(*i)),
+        (Kind::Float(f), ConfigType::Number) => serde_json::Number::from_f64(*f).map(Value::Number),
+        (Kind::Bool(b), ConfigType::Boolean) => Some(Value::Bool(*b)),
+        (Kind::Seq(_), ConfigType::List(_)) => coerce_config_value(ty, &d.to_json()),
+        _ => None,
+    };
+    if value.is_none() {
+        ck.push(
+            Diagnostic::new(format!("the default of config `{key}` is {}, not {ty}", d.kind_name()))
+                .at(d.span, "wrong type")
+                .with_hint("make the default match the declared type"),
+        );
+    }
+    value
+}
+
 fn decode_resource(
     ck: &mut Checker,
     key: &Key,
@@ -773,21 +1090,56 @@ fn decode_resource(
     lines: &[&str],
     registry: &Registry,
 ) -> Option<ResourceDecl> {
-    if !valid_ident(&key.text) {
-        ck.push(
-            Diagnostic::new(format!("`{}` is not a valid resource name", key.text))
-                .at(key.span, "invalid name")
-                .with_hint(
-                    "use letters, digits, `_` and `-`, starting with a letter; `.` would break `${name.property}`",
-                ),
-        );
-    }
+    check_resource_name(ck, key);
     let entries = ck.expect_map(value, &format!("resource `{}`", key.text))?;
     let mut type_ = None;
     let mut properties = None;
     let mut options = Options::default();
+    let mut logical = key.text.clone();
+    let mut get = None;
     for (k, v) in entries {
         match k.text.as_str() {
+            "name" => {
+                if let Some(n) = ck.expect_str(v, "a resource's `name`") {
+                    if n.is_empty() || n.contains("::") {
+                        ck.push(
+                            Diagnostic::new(format!("`{n}` is not a valid logical name"))
+                                .at(v.span, "invalid name")
+                                .with_hint("a logical name is not empty and has no `::`"),
+                        );
+                    }
+                    logical = n;
+                }
+            }
+            "get" => {
+                let Some(g) = ck.expect_map(v, "`get`") else { continue };
+                for (gk, gv) in g {
+                    match gk.text.as_str() {
+                        "id" => match parse_expr(gv, lines) {
+                            Ok(e) => get = Some(e),
+                            Err(d) => ck.diags.extend(d),
+                        },
+                        "state" => ck.push(
+                            Diagnostic::new("`get.state` is not supported yet")
+                                .at(gk.span, "not supported")
+                                .with_hint("read the resource by `id` alone"),
+                        ),
+                        _ => ck.unknown_key(gk, &["id", "state"], "`get`"),
+                    }
+                }
+                if get.is_none() && !g.iter().any(|(gk, _)| gk.text == "id") {
+                    ck.push(
+                        Diagnostic::new(format!("`get` of `{}` has no `id`", key.text))
+                            .at(v.span, "id missing")
+                            .with_hint("add `id:` with the cloud id of the resource to read"),
+                    );
+                }
+            }
+            "defaultProvider" => ck.push(
+                Diagnostic::new("`defaultProvider` is for provider resources")
+                    .at(k.span, "not a provider")
+                    .with_hint("set it on a `pulumi:providers:aws` resource"),
+            ),
             "type" => {
                 if let Some(t) = ck.expect_str(v, "a resource type").map(|t| short_token(&t)) {
                     if registry.get(&t).is_none() {
@@ -824,15 +1176,74 @@ fn decode_resource(
                 .with_hint("add `type: aws:kinesis:Stream` or another resource type"),
         );
     }
+    if get.is_some() && properties.is_some() {
+        ck.push(
+            Diagnostic::new(format!("`{}` is read with `get`, and has `properties`", key.text))
+                .at(key.span, "both")
+                .with_hint("a resource read with `get` is not managed; remove `properties`, or `get` to manage it"),
+        );
+    }
     let properties = properties.unwrap_or(Expr::Map(Vec::new(), value.span));
     Some(ResourceDecl {
         name: key.text.clone(),
+        logical,
         name_span: key.span,
+        get,
+        provider_defaults: Props::new(),
         type_: type_?,
         properties,
         options,
         dependencies: BTreeSet::new(),
     })
+}
+
+/// Resource names are Pulumi's: letters, digits, `_`, `-` and `.`.
+/// Names that are not identifiers are referenced as `${["my.name"].arn}`.
+fn check_resource_name(ck: &mut Checker, key: &Key) {
+    let mut chars = key.text.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !valid {
+        ck.push(
+            Diagnostic::new(format!("`{}` is not a valid resource name", key.text))
+                .at(key.span, "invalid name")
+                .with_hint("use letters, digits, `_`, `-` and `.`, starting with a letter"),
+        );
+    }
+}
+
+/// `${name}` as Pulumi writes a resource in options, or a plain name.
+fn resource_ref(s: &str) -> String {
+    let inner = s.strip_prefix("${").and_then(|x| x.strip_suffix('}')).unwrap_or(s);
+    inner.strip_prefix("[\"").and_then(|x| x.strip_suffix("\"]")).unwrap_or(inner).to_string()
+}
+
+/// A duration as Go writes it, as Pulumi's `customTimeouts` take them:
+/// `30s`, `5m`, `1h30m`, `1.5h`.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let value: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += value * scale;
+    }
+    std::time::Duration::try_from_secs_f64(total).ok()
 }
 
 fn decode_options(ck: &mut Checker, value: &Node) -> Options {
@@ -845,8 +1256,7 @@ fn decode_options(ck: &mut Checker, value: &Node) -> Options {
                     for item in items {
                         if let Some(s) = ck.expect_str(item, "a dependsOn entry") {
                             // Pulumi writes `${name}`; plain names work too.
-                            let name = s.strip_prefix("${").and_then(|x| x.strip_suffix('}')).unwrap_or(&s).to_string();
-                            o.depends_on.push((name, item.span));
+                            o.depends_on.push((resource_ref(&s), item.span));
                         }
                     }
                 }
@@ -860,23 +1270,283 @@ fn decode_options(ck: &mut Checker, value: &Node) -> Options {
             "deleteBeforeReplace" => o.delete_before_replace = ck.expect_bool(v, "`deleteBeforeReplace`"),
             "retainOnDelete" => o.retain_on_delete = ck.expect_bool(v, "`retainOnDelete`"),
             "import" => o.import = ck.expect_str(v, "`import`"),
-            "ignoreChanges" => match &v.kind {
-                Kind::Seq(items) => {
-                    for item in items {
-                        if let Some(s) = ck.expect_str(item, "an ignoreChanges entry") {
-                            o.ignore_spans.push((s.clone(), item.span));
-                            o.ignore_changes.insert(s);
+            "ignoreChanges" | "replaceOnChanges" | "hideDiffs" => {
+                let option: &'static str = match k.text.as_str() {
+                    "ignoreChanges" => "ignoreChanges",
+                    "replaceOnChanges" => "replaceOnChanges",
+                    _ => "hideDiffs",
+                };
+                for (name, span) in string_list(ck, v, option) {
+                    let set = match option {
+                        "ignoreChanges" => &mut o.ignore_changes,
+                        "replaceOnChanges" => &mut o.replace_on_changes,
+                        _ => &mut o.hide_diffs,
+                    };
+                    set.insert(name.clone());
+                    o.property_names.push((option, name, span));
+                }
+            }
+            "aliases" => {
+                // An alias is an old name, or an old URN whose last part is
+                // the name; a rename keeps the resource instead of replacing.
+                let Kind::Seq(items) = &v.kind else {
+                    ck.push(Diagnostic::new("`aliases` must be a list").at(v.span, "expected a list"));
+                    continue;
+                };
+                for item in items {
+                    match (&item.kind, item.as_map()) {
+                        (Kind::Str(s), _) => {
+                            let name = s.rsplit("::").next().unwrap_or(s);
+                            o.aliases.push((resource_ref(name), item.span));
                         }
+                        (_, Some(m)) => match m.iter().find(|(mk, _)| mk.text == "name") {
+                            Some((_, n)) if m.len() == 1 => {
+                                if let Some(n) = ck.expect_str(n, "an alias's `name`") {
+                                    o.aliases.push((n, item.span));
+                                }
+                            }
+                            _ => ck.push(
+                                Diagnostic::new("only `name:` aliases are supported")
+                                    .at(item.span, "not supported")
+                                    .with_hint("an alias names the resource's old name; parents, stacks and projects cannot change"),
+                            ),
+                        },
+                        _ => ck.push(Diagnostic::new("an alias is a name or a URN").at(item.span, "expected text")),
                     }
                 }
+            }
+            "customTimeouts" => {
+                let Some(m) = ck.expect_map(v, "`customTimeouts`") else { continue };
+                for (tk, tv) in m {
+                    let slot = match tk.text.as_str() {
+                        "create" => &mut o.custom_timeouts.create,
+                        "update" => &mut o.custom_timeouts.update,
+                        "delete" => &mut o.custom_timeouts.delete,
+                        _ => {
+                            ck.unknown_key(tk, &["create", "update", "delete"], "`customTimeouts`");
+                            continue;
+                        }
+                    };
+                    match ck.expect_str(tv, "a timeout").map(|t| (parse_duration(&t), t)) {
+                        Some((Some(d), _)) if !d.is_zero() => *slot = Some(d),
+                        Some((_, t)) => ck.push(
+                            Diagnostic::new(format!("`{t}` is not a duration"))
+                                .at(tv.span, "not a duration")
+                                .with_hint("write a duration such as `30s`, `5m` or `1h30m`"),
+                        ),
+                        None => {}
+                    }
+                }
+            }
+            "additionalSecretOutputs" => o.additional_secret_outputs = string_list(ck, v, "additionalSecretOutputs"),
+            "deletedWith" => o.deleted_with = ck.expect_str(v, "`deletedWith`").map(|s| (resource_ref(&s), v.span)),
+            "parent" => o.parent = ck.expect_str(v, "`parent`").map(|s| (resource_ref(&s), v.span)),
+            "provider" => o.provider = ck.expect_str(v, "`provider`").map(|s| (resource_ref(&s), v.span)),
+            "providers" => match &v.kind {
+                // A component's provider map; for a resource, its package's
+                // entry is its provider.
+                Kind::Seq(items) if items.len() == 1 => {
+                    o.provider = ck.expect_str(&items[0], "a provider").map(|s| (resource_ref(&s), items[0].span));
+                }
                 _ => ck.push(
-                    Diagnostic::new("`ignoreChanges` must be a list of property names").at(v.span, "expected a list"),
+                    Diagnostic::new("`providers` with more than one entry is for components")
+                        .at(v.span, "not supported")
+                        .with_hint("use `provider: ${name}`"),
                 ),
             },
+            // Plugin versions and download locations matter to Pulumi's
+            // plugin manager; rinfra's providers are built in.
+            "version" | "pluginDownloadURL" => {
+                ck.expect_str(v, &format!("`{}`", k.text));
+                ck.notes.push(
+                    Diagnostic::new(format!("option `{}` is ignored: rinfra's providers are built in", k.text))
+                        .at(k.span, "ignored"),
+                );
+            }
             _ => ck.unknown_key(k, OPTION_KEYS, "resource options"),
         }
     }
     o
+}
+
+/// A list of strings, each with where it is written.
+fn string_list(ck: &mut Checker, v: &Node, what: &str) -> Vec<(String, Span)> {
+    match &v.kind {
+        Kind::Seq(items) => {
+            items.iter().filter_map(|i| ck.expect_str(i, &format!("a `{what}` entry")).map(|s| (s, i.span))).collect()
+        }
+        _ => {
+            ck.push(Diagnostic::new(format!("`{what}` must be a list of names")).at(v.span, "expected a list"));
+            Vec::new()
+        }
+    }
+}
+
+/// The settings of an explicit provider rinfra can honour.
+const PROVIDER_SETTINGS: &[&str] = &["region", "defaultTags", "profile"];
+
+/// Settings of Pulumi's AWS provider that only skip checks rinfra does
+/// not make; accepted with a note.
+const PROVIDER_SKIPS: &[&str] =
+    &["skipCredentialsValidation", "skipMetadataApiCheck", "skipRegionValidation", "skipRequestingAccountId"];
+
+fn decode_provider(
+    ck: &mut Checker,
+    key: &Key,
+    node: &Node,
+    lines: &[&str],
+    ctx: &crate::expr::EvalContext<'_>,
+) -> Option<ProviderDecl> {
+    let entries = ck.expect_map(node, &format!("provider `{}`", key.text))?;
+    let mut decl = ProviderDecl { package: String::new(), defaults: Props::new(), default: false, span: key.span };
+    for (k, v) in entries {
+        match k.text.as_str() {
+            "type" => {
+                let t = v.as_str().unwrap_or_default();
+                decl.package = t.trim_start_matches(PROVIDER_PREFIX).to_string();
+                if decl.package != "aws" {
+                    ck.push(
+                        Diagnostic::new(format!("provider package `{}` is not supported", decl.package))
+                            .at(v.span, "unknown package")
+                            .with_hint("rinfra has the `aws` provider: `pulumi:providers:aws`"),
+                    );
+                }
+            }
+            "defaultProvider" => decl.default = ck.expect_bool(v, "`defaultProvider`"),
+            "options" => {
+                // A provider's own options (`version`) choose a plugin.
+                ck.notes.push(
+                    Diagnostic::new(format!("the options of provider `{}` are ignored", key.text))
+                        .at(k.span, "ignored"),
+                );
+            }
+            "properties" => {
+                let Some(props) = ck.expect_map(v, "`properties`") else { continue };
+                for (pk, pv) in props {
+                    let name = pk.text.as_str();
+                    if PROVIDER_SKIPS.contains(&name) {
+                        ck.notes.push(
+                            Diagnostic::new(format!(
+                                "provider setting `{name}` is ignored: rinfra makes no such check"
+                            ))
+                            .at(pk.span, "ignored"),
+                        );
+                        continue;
+                    }
+                    if !PROVIDER_SETTINGS.contains(&name) {
+                        ck.push(
+                            Diagnostic::new(format!("provider setting `{name}` is not supported yet"))
+                                .at(pk.span, "not supported")
+                                .with_hint(
+                                    "rinfra's explicit providers take `region` and `defaultTags`; endpoints and credentials come from the command line and the environment",
+                                ),
+                        );
+                        continue;
+                    }
+                    let value = match parse_expr(pv, lines).map(|e| ctx.eval(&e)) {
+                        Ok(Ok(v)) if !rinfra_provider::schema::is_unknown(&v) => v,
+                        Ok(Ok(_)) => {
+                            ck.push(
+                                Diagnostic::new(format!("provider setting `{name}` must be known before apply"))
+                                    .at(pv.span, "depends on a resource")
+                                    .with_hint("use config values, variables and literals in provider settings"),
+                            );
+                            continue;
+                        }
+                        Ok(Err(d)) => {
+                            ck.push(d);
+                            continue;
+                        }
+                        Err(d) => {
+                            ck.diags.extend(d);
+                            continue;
+                        }
+                    };
+                    match (name, &value) {
+                        ("region", Value::String(_)) => {
+                            decl.defaults.insert("region".into(), value);
+                        }
+                        ("defaultTags", Value::Object(m)) => {
+                            let tags = m.get("tags").and_then(Value::as_object);
+                            match tags {
+                                Some(t) if t.values().all(Value::is_string) && m.len() == 1 => {
+                                    decl.defaults.insert("tags".into(), Value::Object(t.clone()));
+                                }
+                                _ => ck.push(
+                                    Diagnostic::new("`defaultTags` takes `tags:`, a map of text")
+                                        .at(pv.span, "unexpected value")
+                                        .with_hint("write `defaultTags: {tags: {team: data}}`"),
+                                ),
+                            }
+                        }
+                        // One set of credentials per run: a provider may name
+                        // the profile the stack already uses, no other.
+                        ("profile", _) => ck.push(
+                            Diagnostic::new("a provider with its own `profile` is not supported yet")
+                                .at(pk.span, "not supported")
+                                .with_hint("set `aws:profile` for the stack, or run with --profile"),
+                        ),
+                        _ => ck.push(
+                            Diagnostic::new(format!("provider setting `{name}` has the wrong type"))
+                                .at(pv.span, "unexpected value")
+                                .with_hint("`region` is text; `defaultTags` is `{tags: {key: value}}`"),
+                        ),
+                    }
+                }
+            }
+            _ => ck.unknown_key(k, &["type", "properties", "options", "defaultProvider"], "a provider"),
+        }
+    }
+    Some(decl)
+}
+
+/// Gives each resource its provider's settings: the one its options name,
+/// or else its package's `defaultProvider: true` provider.
+fn resolve_providers(
+    ck: &mut Checker,
+    providers: &BTreeMap<String, ProviderDecl>,
+    resources: &mut BTreeMap<String, ResourceDecl>,
+) {
+    let defaults: Vec<(&String, &ProviderDecl)> = providers.iter().filter(|(_, p)| p.default).collect();
+    for (name, p) in defaults.iter().skip(1) {
+        ck.push(
+            Diagnostic::new(format!("`{name}` and `{}` are both the default provider", defaults[0].0))
+                .at(p.span, "second default")
+                .with_hint("keep `defaultProvider: true` on one provider"),
+        );
+    }
+    for r in resources.values_mut() {
+        let package = r.type_.split(':').next().unwrap_or_default();
+        let chosen = match &r.options.provider {
+            Some((p, span)) => match providers.get(p) {
+                Some(decl) if decl.package == package => Some(decl),
+                Some(decl) => {
+                    ck.push(
+                        Diagnostic::new(format!("`{p}` provides `{}`, not `{package}`", decl.package))
+                            .at(*span, "wrong package")
+                            .with_hint(format!("choose a `pulumi:providers:{package}` provider")),
+                    );
+                    None
+                }
+                None => {
+                    let hint = match did_you_mean(p, providers.keys().map(String::as_str)) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "declare it as a resource of type `pulumi:providers:aws`".to_string(),
+                    };
+                    ck.push(
+                        Diagnostic::new(format!("`{p}` is not a provider of this stack"))
+                            .at(*span, "no such provider")
+                            .with_hint(hint),
+                    );
+                    None
+                }
+            },
+            None => defaults.iter().find(|(_, d)| d.package == package).map(|(_, d)| *d),
+        };
+        if let Some(d) = chosen {
+            r.provider_defaults = d.defaults.clone();
+        }
+    }
 }
 
 struct Scope<'a> {
@@ -910,8 +1580,16 @@ impl Scope<'_> {
                             )),
                     ),
                     Some(prop) => {
-                        let known = schema.outputs.iter().copied().chain(schema.properties.iter().map(|p| p.name));
-                        if !schema.outputs.contains(&prop.as_str()) && schema.property(prop).is_none() {
+                        let common = crate::plan::COMMON_ATTRIBUTES.iter().copied();
+                        let known = schema
+                            .outputs
+                            .iter()
+                            .copied()
+                            .chain(schema.properties.iter().map(|p| p.name))
+                            .chain(common.clone());
+                        let is_common = crate::plan::COMMON_ATTRIBUTES.contains(&prop.as_str())
+                            && (prop != "tagsAll" || schema.property("tags").is_some());
+                        if !is_common && !schema.outputs.contains(&prop.as_str()) && schema.property(prop).is_none() {
                             let hint = match did_you_mean(prop, known.clone()) {
                                 Some(s) => format!("did you mean `{}.{s}`?", r.root),
                                 None => format!(
@@ -1054,6 +1732,7 @@ fn secret_texts(ck: &mut Checker, stack: &Stack) -> Vec<String> {
                 Err(d) => ck.push(d),
             },
             Expr::Call(_, arg, _) => walk(arg, ctx, ck, out),
+            Expr::Invoke(i, _) => walk(&i.arguments, ctx, ck, out),
             Expr::List(items, _) => items.iter().for_each(|i| walk(i, ctx, ck, out)),
             Expr::Map(entries, _) => entries.iter().for_each(|(_, v)| walk(v, ctx, ck, out)),
             _ => {}
@@ -1071,11 +1750,81 @@ fn secret_texts(ck: &mut Checker, stack: &Stack) -> Vec<String> {
     out
 }
 
+/// Checks every `fn::invoke`: the function exists, its arguments are
+/// ones it takes, the required ones are there, and `return` names a value
+/// it returns.
+fn check_invokes(ck: &mut Checker, stack: &Stack, registry: &Registry) {
+    let mut invokes = Vec::new();
+    let exprs = stack
+        .resources
+        .values()
+        .flat_map(|r| std::iter::once(&r.properties).chain(r.get.iter()))
+        .chain(stack.variables.values())
+        .chain(stack.outputs.values());
+    for e in exprs {
+        e.collect_invokes(&mut invokes);
+    }
+    for i in invokes {
+        let Some(f) = registry.function(&i.function) else {
+            let known: Vec<&str> = registry.function_tokens().collect();
+            let hint = match did_you_mean(&i.function, known.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("rinfra has: {}", known.join(", ")),
+            };
+            ck.push(
+                Diagnostic::new(format!("unknown function `{}`", i.function))
+                    .at(i.function_span, "not a function rinfra has")
+                    .with_hint(hint),
+            );
+            continue;
+        };
+        let names: Vec<&str> = f.arguments().iter().map(|(n, _)| *n).collect();
+        if let Expr::Map(entries, span) = i.arguments.as_ref() {
+            for (k, _) in entries {
+                if !names.contains(&k.text.as_str()) {
+                    let hint = match did_you_mean(&k.text, names.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if names.is_empty() => "it takes no arguments".to_string(),
+                        None => format!("it takes: {}", names.join(", ")),
+                    };
+                    ck.push(
+                        Diagnostic::new(format!("`{}` has no argument `{}`", i.function, k.text))
+                            .at(k.span, "unknown argument")
+                            .with_hint(hint),
+                    );
+                }
+            }
+            for (n, required) in f.arguments() {
+                if *required && !entries.iter().any(|(k, _)| k.text == *n) {
+                    ck.push(
+                        Diagnostic::new(format!("`{}` needs the argument `{n}`", i.function))
+                            .at(*span, "argument missing")
+                            .with_hint(format!("add `{n}:` under `arguments`")),
+                    );
+                }
+            }
+        }
+        if let Some((r, span)) = &i.ret {
+            if !f.returns().contains(&r.as_str()) {
+                let hint = match did_you_mean(r, f.returns().iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("it returns: {}", f.returns().join(", ")),
+                };
+                ck.push(
+                    Diagnostic::new(format!("`{}` returns no `{r}`", i.function))
+                        .at(*span, "not returned")
+                        .with_hint(hint),
+                );
+            }
+        }
+    }
+}
+
 fn check_values(ck: &mut Checker, stack: &Stack, registry: &Registry) {
     // Every resource attribute is unknown at this point.
     let unknown_attrs = |_: &str, _: &[String]| Some(unknown());
     let ctx = stack.context(&unknown_attrs);
-    for r in stack.resources.values() {
+    for r in stack.resources.values().filter(|r| r.get.is_none()) {
         let Some(provider) = registry.get(&r.type_) else { continue };
         let mut props = match ctx.eval(&r.properties) {
             Ok(Value::Object(m)) => m,
@@ -1085,7 +1834,18 @@ fn check_values(ck: &mut Checker, stack: &Stack, registry: &Registry) {
                 continue;
             }
         };
+        for (name, why) in &provider.schema().not_yet {
+            if props.remove(*name).is_some() {
+                let span = locate(&r.properties, &[PathSeg::Key((*name).to_string())], true);
+                ck.push(
+                    Diagnostic::new(format!("`{name}` of {} is not supported yet", r.type_))
+                        .at(span, "not supported yet")
+                        .with_hint(format!("{why}; remove it")),
+                );
+            }
+        }
         rinfra_provider::schema::coerce_props(&provider.schema().properties, &mut props);
+        crate::plan::apply_provider_defaults(&mut props, provider.schema(), registry.defaults(), &r.provider_defaults);
         let mut violations = Vec::new();
         validate_props(&provider.schema().properties, &props, &[], &mut violations);
         // Cross-property rules run even when a value is wrong, so one run
@@ -1110,16 +1870,29 @@ fn check_values(ck: &mut Checker, stack: &Stack, registry: &Registry) {
             }
             ck.push(d);
         }
-        for (p, span) in &r.options.ignore_spans {
-            if provider.schema().property(p).is_none() {
-                let hint = match did_you_mean(p, provider.schema().properties.iter().map(|p| p.name)) {
+        for (option, p, span) in &r.options.property_names {
+            // Pulumi writes nested paths (`tags.env`); the first part names
+            // the property.
+            let top = p.split(['.', '[']).next().unwrap_or(p);
+            if provider.schema().property(top).is_none() {
+                let hint = match did_you_mean(top, provider.schema().properties.iter().map(|p| p.name)) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => "list property names of this resource".into(),
                 };
                 ck.push(
-                    Diagnostic::new(format!("ignoreChanges names unknown property `{p}` of `{}`", r.name))
+                    Diagnostic::new(format!("{option} names unknown property `{p}` of `{}`", r.name))
                         .at(*span, "no such property")
                         .with_hint(hint),
+                );
+            }
+        }
+        for (o, span) in &r.options.additional_secret_outputs {
+            let schema = provider.schema();
+            if !schema.outputs.contains(&o.as_str()) && schema.property(o).is_none() && o != "id" {
+                ck.push(
+                    Diagnostic::new(format!("additionalSecretOutputs names unknown output `{o}` of `{}`", r.name))
+                        .at(*span, "no such output")
+                        .with_hint(format!("{} has outputs: {}", r.type_, schema.outputs.join(", "))),
                 );
             }
         }

@@ -68,6 +68,14 @@ impl Node {
         }
     }
 
+    /// The text when this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The value as JSON, for tools that check stacks against a schema.
     /// Non-finite floats become null.
     pub fn to_json(&self) -> serde_json::Value {

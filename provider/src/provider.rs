@@ -83,12 +83,26 @@ pub struct ReadRequest {
     /// Whether to read the ownership tags too (an extra call for some
     /// types), as reconciling an interrupted create needs.
     pub ownership: bool,
+    /// The inputs the state records for the resource, such as the region
+    /// it lives in; empty when there is no record.
+    pub recorded: Props,
 }
 
 impl ReadRequest {
     /// A request for `id` reading the properties in `managed`.
     pub fn new(id: impl Into<String>, managed: BTreeSet<String>) -> Self {
-        ReadRequest { id: id.into(), managed, ownership: false }
+        ReadRequest { id: id.into(), managed, ownership: false, recorded: Props::new() }
+    }
+
+    /// The same request, knowing the inputs the state records.
+    pub fn with_recorded(mut self, recorded: &Props) -> Self {
+        self.recorded = recorded.clone();
+        self
+    }
+
+    /// The region recorded for the resource, if any.
+    pub fn region(&self) -> Option<&str> {
+        self.recorded.get("region").and_then(Value::as_str)
     }
 
     /// Whether this read needs the resource's tags: the stack manages them,
@@ -249,6 +263,25 @@ pub trait Provider: Send + Sync {
     /// Deletes the resource and waits until it is gone, so that a resource
     /// with the same name can be created right after.
     async fn delete(&self, id: &str, props: &Props, progress: &dyn Progress) -> ProviderResult<()>;
+}
+
+/// A function a program may call with `fn::invoke`, such as
+/// `aws:index/getRegion:getRegion`. Pulumi runs invokes during preview
+/// too: they only read.
+#[async_trait]
+pub trait Function: Send + Sync {
+    /// The function's token, in Pulumi's canonical form.
+    fn token(&self) -> &'static str;
+
+    /// The argument names it accepts, with whether each is required.
+    fn arguments(&self) -> &'static [(&'static str, bool)];
+
+    /// The names of the values it returns.
+    fn returns(&self) -> &'static [&'static str];
+
+    /// Calls it with `args`, which are known and have been checked against
+    /// [`Function::arguments`].
+    async fn invoke(&self, args: &Props) -> ProviderResult<Props>;
 }
 
 #[cfg(test)]

@@ -220,6 +220,17 @@ pub fn tags_property(doc: &'static str) -> Property {
         .read_when_managed()
 }
 
+/// The `region` property every AWS type has, as in Pulumi AWS v7: the
+/// region the resource lives in, the provider's when absent. A move is a
+/// replacement. It is recorded, never read back: a resource cannot change
+/// region.
+pub fn region_property() -> Property {
+    let mut p = Property::new("region", Type::String, "The region the resource lives in; the provider's by default.")
+        .replaces();
+    p.read = Read::Never;
+    p
+}
+
 /// The string map under `key` (such as tags or dimensions), empty when
 /// absent.
 pub fn string_map(p: &Props, key: &str) -> BTreeMap<String, String> {
@@ -243,7 +254,13 @@ pub struct ResourceSchema {
     /// The input property that holds the resource's cloud name. A change to
     /// it replaces the resource, and because the name is chosen by the user
     /// the old resource must be deleted before the new one is created.
+    /// When the property is optional, a stack that leaves it out gets a
+    /// generated name (auto-naming).
     pub name_property: &'static str,
+    /// Properties the Pulumi provider has that rinfra does not support
+    /// yet, each with the reason: a stack that sets one gets a located
+    /// error saying so, not "unknown property".
+    pub not_yet: Vec<(&'static str, &'static str)>,
 }
 
 impl ResourceSchema {

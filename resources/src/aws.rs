@@ -205,8 +205,12 @@ pub struct Aws {
     kinesis: OnceCell<aws_sdk_kinesis::Client>,
     cloudwatch: OnceCell<aws_sdk_cloudwatch::Client>,
     s3: OnceCell<aws_sdk_s3::Client>,
+    sts: OnceCell<aws_sdk_sts::Client>,
     stats: Arc<CallStats>,
     limiter: RateLimiter,
+    /// The same connection in other regions, for resources whose provider
+    /// names one; they share the call counter.
+    regional: Mutex<BTreeMap<String, Arc<Aws>>>,
 }
 
 impl Aws {
@@ -222,8 +226,48 @@ impl Aws {
             kinesis: OnceCell::new(),
             cloudwatch: OnceCell::new(),
             s3: OnceCell::new(),
+            sts: OnceCell::new(),
             stats: Arc::new(CallStats::default()),
+            regional: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// The region these clients use when the settings name one.
+    pub fn region(&self) -> Option<&str> {
+        self.settings.region.as_deref()
+    }
+
+    /// These clients in `region`: `None` when they already are there (or
+    /// no region is asked for), else a connection built once per region,
+    /// with its own rate limits (AWS's quotas are per region) and the
+    /// shared call counter.
+    pub fn in_region(&self, region: Option<&str>) -> Option<Arc<Aws>> {
+        let region = region?;
+        if self.settings.region.as_deref() == Some(region) {
+            return None;
+        }
+        let mut regional = self.regional.lock().ok()?;
+        let made = regional.entry(region.to_string()).or_insert_with(|| {
+            let settings = AwsSettings { region: Some(region.to_string()), ..self.settings.clone() };
+            let factor = if self.limiter_is_local() { LOCAL_RATE_FACTOR } else { 1.0 };
+            Arc::new(Aws {
+                limiter: RateLimiter::new(&settings.rates, factor),
+                settings,
+                config: OnceCell::new(),
+                kinesis: OnceCell::new(),
+                cloudwatch: OnceCell::new(),
+                s3: OnceCell::new(),
+                sts: OnceCell::new(),
+                stats: self.stats.clone(),
+                regional: Mutex::new(BTreeMap::new()),
+            })
+        });
+        Some(made.clone())
+    }
+
+    fn limiter_is_local(&self) -> bool {
+        let endpoint = self.settings.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        endpoint.as_deref().is_some_and(is_local_endpoint)
     }
 
     /// Waits until the client-side rate limit lets `operation` go out.
@@ -295,6 +339,23 @@ impl Aws {
             .await
     }
 
+    /// The STS client, for the caller's identity.
+    pub async fn sts(&self) -> &aws_sdk_sts::Client {
+        self.sts
+            .get_or_init(|| async {
+                let conf = aws_sdk_sts::config::Builder::from(self.config().await)
+                    .interceptor(CountCalls(self.stats.clone()))
+                    .build();
+                aws_sdk_sts::Client::from_conf(conf)
+            })
+            .await
+    }
+
+    /// The region the clients use, once the configuration is loaded.
+    pub async fn resolved_region(&self) -> String {
+        self.config().await.region().map_or_else(|| "us-east-1".to_string(), |r| r.to_string())
+    }
+
     /// The CloudWatch client.
     pub async fn cloudwatch(&self) -> &aws_sdk_cloudwatch::Client {
         self.cloudwatch
@@ -306,6 +367,30 @@ impl Aws {
             })
             .await
     }
+}
+
+/// The region `settings` lead to, found as the SDK would find it but
+/// without the EC2 metadata service: the settings, then `AWS_REGION` and
+/// `AWS_DEFAULT_REGION`, then the profile's `region`, then `us-east-1`.
+/// Only the environment and the local profile files are read.
+pub fn resolve_region(settings: &AwsSettings) -> String {
+    use aws_config::meta::region::ProvideRegion;
+    if let Some(r) = &settings.region {
+        return r.clone();
+    }
+    for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Some(r) = std::env::var(var).ok().filter(|r| !r.trim().is_empty()) {
+            return r.trim().to_string();
+        }
+    }
+    let mut builder = aws_config::profile::ProfileFileRegionProvider::builder();
+    if let Some(p) = &settings.profile {
+        builder = builder.profile_name(p);
+    }
+    let provider = builder.build();
+    crate::s3_backend::block(async move { provider.region().await })
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".to_string())
 }
 
 /// Renders an SDK error with the service's code and message when there is
@@ -387,6 +472,62 @@ impl WaitPolicy {
     pub fn next(&self, delay: Duration) -> Duration {
         (delay + delay / 2).min(self.max)
     }
+}
+
+/// Providers of one type in regions other than the default one, each
+/// built on first use around [`Aws::in_region`].
+pub struct Regional<P> {
+    made: Mutex<BTreeMap<String, Arc<P>>>,
+}
+
+impl<P> Default for Regional<P> {
+    fn default() -> Self {
+        Regional { made: Mutex::new(BTreeMap::new()) }
+    }
+}
+
+impl<P> Regional<P> {
+    /// The provider for `region`, or `None` when `aws` is already there
+    /// (or no region is asked for) and the caller should do the work.
+    pub fn get(&self, aws: &Aws, region: Option<&str>, make: impl FnOnce(Arc<Aws>) -> P) -> Option<Arc<P>> {
+        let other = aws.in_region(region)?;
+        let mut made = self.made.lock().ok()?;
+        let key = other.region().unwrap_or_default().to_string();
+        Some(made.entry(key).or_insert_with(|| Arc::new(make(other))).clone())
+    }
+}
+
+/// The region a resource's properties name, if any.
+pub fn region_of(props: &crate::schema::Props) -> Option<&str> {
+    props.get("region").and_then(serde_json::Value::as_str)
+}
+
+/// Reads `requests` region by region, each group with `read`, and returns
+/// the results in the order of the requests.
+pub async fn read_by_region<'a, F, Fut>(
+    requests: &'a [crate::provider::ReadRequest],
+    read: F,
+) -> Vec<crate::provider::ProviderResult<Option<crate::provider::Observed>>>
+where
+    F: Fn(Option<&'a str>, Vec<crate::provider::ReadRequest>) -> Fut,
+    Fut: std::future::Future<Output = Vec<crate::provider::ProviderResult<Option<crate::provider::Observed>>>>,
+{
+    let mut groups: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
+    for (i, r) in requests.iter().enumerate() {
+        groups.entry(r.region()).or_default().push(i);
+    }
+    let jobs = groups.iter().map(|(region, idx)| read(*region, idx.iter().map(|i| requests[*i].clone()).collect()));
+    let results = futures::future::join_all(jobs).await;
+    let mut out: Vec<Option<crate::provider::ProviderResult<Option<crate::provider::Observed>>>> =
+        (0..requests.len()).map(|_| None).collect();
+    for (idx, res) in groups.values().zip(results) {
+        for (i, r) in idx.iter().zip(res) {
+            out[*i] = Some(r);
+        }
+    }
+    out.into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(crate::provider::ProviderError::api("read", "no result for this resource"))))
+        .collect()
 }
 
 #[cfg(test)]

@@ -51,9 +51,12 @@ pub fn schema() -> ResourceSchema {
         token: TOKEN,
         doc: "A Kinesis data stream.",
         properties: vec![
-            Property::new("name", Type::String, "The stream's name, unique in the account and region.")
-                .required()
-                .replaces(),
+            Property::new(
+                "name",
+                Type::String,
+                "The stream's name, unique in the account and region. Generated from the logical name when absent.",
+            )
+            .replaces(),
             Property::new(
                 "shardCount",
                 Type::Integer { min: Some(1), max: Some(10_000) },
@@ -95,9 +98,14 @@ pub fn schema() -> ResourceSchema {
             .default(json!(false))
             .state_only(),
             crate::schema::tags_property("Tags on the stream, at most 50."),
+            crate::schema::region_property(),
         ],
         outputs: vec!["name", "arn"],
         name_property: "name",
+        not_yet: vec![(
+            "maxRecordSizeInKiB",
+            "UpdateMaxRecordSize is new in the Kinesis API, and LocalStack, which rinfra is tested against, lacks it",
+        )],
     }
 }
 
@@ -107,6 +115,7 @@ pub struct KinesisStream {
     schema: ResourceSchema,
     wait: WaitPolicy,
     creating: tokio::sync::Semaphore,
+    regional: crate::aws::Regional<KinesisStream>,
 }
 
 impl KinesisStream {
@@ -117,7 +126,20 @@ impl KinesisStream {
             schema: schema(),
             wait: WaitPolicy::default(),
             creating: tokio::sync::Semaphore::new(CREATING_AT_ONCE),
+            regional: crate::aws::Regional::default(),
         }
+    }
+
+    /// The provider for the region `props` name, when it is not this one's.
+    fn elsewhere(&self, props: &Props) -> Option<Arc<KinesisStream>> {
+        self.regional.get(&self.aws, crate::aws::region_of(props), KinesisStream::new)
+    }
+
+    async fn read_here(&self, requests: &[ReadRequest]) -> Vec<ProviderResult<Option<Observed>>> {
+        use futures::StreamExt;
+        // Many reads at once, in order, but not thousands of connections.
+        let reads: Vec<_> = requests.iter().map(|r| self.read_one(r)).collect();
+        futures::stream::iter(reads).buffered(64).collect().await
     }
 }
 
@@ -635,13 +657,19 @@ impl Provider for KinesisStream {
     }
 
     async fn read(&self, requests: &[ReadRequest]) -> Vec<ProviderResult<Option<Observed>>> {
-        use futures::StreamExt;
-        // Many reads at once, in order, but not thousands of connections.
-        let reads: Vec<_> = requests.iter().map(|r| self.read_one(r)).collect();
-        futures::stream::iter(reads).buffered(64).collect().await
+        crate::aws::read_by_region(requests, |region, group| async move {
+            match self.regional.get(&self.aws, region, KinesisStream::new) {
+                Some(p) => p.read_here(&group).await,
+                None => self.read_here(&group).await,
+            }
+        })
+        .await
     }
 
     async fn create(&self, props: &Props, owner: &Ownership, progress: &dyn Progress) -> ProviderResult<Created> {
+        if let Some(p) = self.elsewhere(props) {
+            return p.create(props, owner, progress).await;
+        }
         let client = self.aws.kinesis().await;
         let name =
             str_prop(props, "name").ok_or_else(|| ProviderError::Invalid("name is required".into()))?.to_string();
@@ -722,6 +750,9 @@ impl Provider for KinesisStream {
         changed: &BTreeSet<String>,
         progress: &dyn Progress,
     ) -> ProviderResult<Props> {
+        if let Some(p) = self.elsewhere(new) {
+            return p.update(id, old, new, changed, progress).await;
+        }
         let arn = self.wait_active(id, Missing::Fail, progress).await?;
         let cloud_changes =
             changed.iter().any(|c| self.schema.property(c).is_none_or(|p| p.change != Change::StateOnly));
@@ -732,6 +763,9 @@ impl Provider for KinesisStream {
     }
 
     async fn delete(&self, id: &str, props: &Props, progress: &dyn Progress) -> ProviderResult<()> {
+        if let Some(p) = self.elsewhere(props) {
+            return p.delete(id, props, progress).await;
+        }
         let client = self.aws.kinesis().await;
         let enforce = props.get("enforceConsumerDeletion").and_then(Value::as_bool).unwrap_or(false);
         let res = self
@@ -745,5 +779,102 @@ impl Provider for KinesisStream {
             Err(e) => return Err(e),
         }
         self.wait_gone(id, progress).await
+    }
+}
+/// `aws:kinesis/getStream:getStream`: reads a stream by name, as Pulumi's
+/// function of that name does.
+pub struct GetStream {
+    streams: Arc<KinesisStream>,
+}
+
+impl GetStream {
+    /// The function, reading through `streams`' connection.
+    pub fn new(streams: Arc<KinesisStream>) -> Self {
+        GetStream { streams }
+    }
+}
+
+#[async_trait]
+impl crate::provider::Function for GetStream {
+    fn token(&self) -> &'static str {
+        "aws:kinesis/getStream:getStream"
+    }
+
+    fn arguments(&self) -> &'static [(&'static str, bool)] {
+        &[("name", true), ("region", false), ("tags", false)]
+    }
+
+    fn returns(&self) -> &'static [&'static str] {
+        &[
+            "arn",
+            "closedShards",
+            "creationTimestamp",
+            "encryptionType",
+            "id",
+            "kmsKeyId",
+            "name",
+            "openShards",
+            "region",
+            "retentionPeriod",
+            "shardLevelMetrics",
+            "status",
+            "streamModeDetails",
+            "tags",
+        ]
+    }
+
+    async fn invoke(&self, args: &Props) -> ProviderResult<Props> {
+        let name = args
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ProviderError::Invalid("getStream needs `name`".into()))?;
+        let streams = self.streams.elsewhere(args).unwrap_or_else(|| self.streams.clone());
+        streams.get_stream(name).await
+    }
+}
+
+impl KinesisStream {
+    /// Everything getStream returns about stream `name`.
+    async fn get_stream(&self, name: &str) -> ProviderResult<Props> {
+        let Some(s) = self.describe(name).await? else {
+            return Err(ProviderError::api("kinesis:DescribeStreamSummary", format!("stream `{name}` does not exist")));
+        };
+        let observed =
+            self.read_one(&ReadRequest::new(name, BTreeSet::from(["tags".to_string()]))).await?.ok_or_else(|| {
+                ProviderError::api("kinesis:DescribeStreamSummary", format!("stream `{name}` does not exist"))
+            })?;
+        let (mut open, mut closed) = (Vec::new(), Vec::new());
+        let client = self.aws.kinesis().await;
+        let mut token: Option<String> = None;
+        loop {
+            self.aws.limit("kinesis:ListShards").await;
+            let mut req = client.list_shards();
+            req = match &token {
+                Some(t) => req.next_token(t),
+                None => req.stream_name(name),
+            };
+            let out = req.send().await.map_err(|e| api("ListShards", e))?;
+            for shard in out.shards() {
+                let is_closed = shard.sequence_number_range().and_then(|r| r.ending_sequence_number()).is_some();
+                if is_closed { &mut closed } else { &mut open }.push(json!(shard.shard_id()));
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        let mut out = observed.inputs;
+        out.remove("shardCount");
+        out.extend(observed.outputs);
+        out.insert("id".into(), json!(s.stream_arn()));
+        out.insert("status".into(), json!(s.stream_status().as_str()));
+        out.insert("openShards".into(), Value::Array(open));
+        out.insert("closedShards".into(), Value::Array(closed));
+        out.insert("creationTimestamp".into(), json!(s.stream_creation_timestamp().secs() * 1000));
+        if let Some(r) = self.aws.region() {
+            out.insert("region".into(), json!(r));
+        }
+        out.entry("tags".to_string()).or_insert_with(|| json!({}));
+        Ok(out)
     }
 }

@@ -6,11 +6,16 @@
 //! - [`kinesis_stream`] provides `aws:kinesis:Stream`;
 //! - [`metric_alarm`] provides `aws:cloudwatch:MetricAlarm`.
 //!
+//! [`functions`] holds the index functions `fn::invoke` may call
+//! (`getCallerIdentity`, `getRegion`, `getPartition`); a type's own
+//! functions live in its file.
+//!
 //! [`registry`] lists them. Adding a type means adding a file and one line
 //! there; the engine does not change. [`s3_backend`] keeps states in S3
 //! for teams, behind `rinfra-state`'s `Backend` trait.
 
 pub mod aws;
+pub mod functions;
 pub mod kinesis_stream;
 pub mod metric_alarm;
 pub mod s3_backend;
@@ -21,10 +26,16 @@ pub use rinfra_provider::{Provider, ProviderError, Registry, provider, schema};
 
 use std::sync::Arc;
 
-/// Every built-in AWS resource type, sharing one lazily built `aws`.
+/// Every built-in AWS resource type and function, sharing one lazily
+/// built `aws`.
 pub fn registry(aws: Arc<Aws>) -> Registry {
     let mut r = Registry::new();
-    r.register(Arc::new(kinesis_stream::KinesisStream::new(aws.clone())));
-    r.register(Arc::new(metric_alarm::MetricAlarmProvider::new(aws)));
+    let streams = Arc::new(kinesis_stream::KinesisStream::new(aws.clone()));
+    r.register(streams.clone());
+    r.register(Arc::new(metric_alarm::MetricAlarmProvider::new(aws.clone())));
+    r.register_function(Arc::new(kinesis_stream::GetStream::new(streams)));
+    r.register_function(Arc::new(functions::GetCallerIdentity::new(aws.clone())));
+    r.register_function(Arc::new(functions::GetRegion::new(aws.clone())));
+    r.register_function(Arc::new(functions::GetPartition::new(aws)));
     r
 }

@@ -29,7 +29,7 @@ const MAX_OBJECT_BYTES: i64 = 64 * 1024 * 1024;
 /// tasks to the rest of the pool while it waits. Anywhere else (no runtime,
 /// or a current-thread one, as in some tests) the future runs on a
 /// one-off runtime in a thread of its own, instead of panicking.
-fn block<F>(f: F) -> F::Output
+pub(crate) fn block<F>(f: F) -> F::Output
 where
     F: std::future::Future + Send,
     F::Output: Send,

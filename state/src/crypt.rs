@@ -154,6 +154,13 @@ impl Sealer {
         Sealer { crypter, texts }
     }
 
+    /// The same sealer hiding `more` texts too.
+    pub fn with_more(&self, more: &[String]) -> Sealer {
+        let mut texts = self.texts.clone();
+        texts.extend(more.iter().filter(|t| !t.is_empty()).cloned());
+        Sealer { crypter: self.crypter.clone(), texts }
+    }
+
     fn is_secret(&self, v: &Value) -> bool {
         let text = match v {
             Value::String(s) => s.clone(),

@@ -67,6 +67,10 @@ pub struct ResourceState {
     /// Whether deleting it from the stack only forgets it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not", rename = "retainOnDelete")]
     pub retain_on_delete: bool,
+    /// The resource whose deletion takes this one with it
+    /// (`deletedWith`): when both go, this one's delete is skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "deletedWith")]
+    pub deleted_with: Option<String>,
 }
 
 /// The old half of a create-before-delete replace, still in the cloud.

@@ -117,6 +117,7 @@ fn state_commands_list_show_move_and_forget() {
                 dependencies: deps,
                 protect: false,
                 retain_on_delete: false,
+                deleted_with: None,
             },
         );
     }

@@ -16,6 +16,9 @@ pub async fn exec(g: &Global, a: PreviewArgs) -> Result<i32, CliError> {
     let mut state = c.s.load_state()?;
     let req = PlanRequest { mode: PlanMode::Normal, refresh: a.refresh, persist: false, targets: a.target };
     let prepared = c.s.prepare(&mut state, &req).await?;
+    for (old, new) in &prepared.renamed {
+        output::note(&format!("{new}: renamed from {old} (options.aliases); the resource is kept"));
+    }
     let shown = c.s.secrets().plan(&prepared.plan);
     if a.json {
         output::json(&output::plan_json(&shown));

@@ -33,6 +33,9 @@ pub fn notes(c: &Ctx, p: &Prepared) {
     for r in &p.recovered {
         output::warn(c.color_err, &format!("recovered from an interrupted run: {r}"));
     }
+    for (old, new) in &p.renamed {
+        output::note(&format!("{new}: renamed from {old} (options.aliases); the resource is kept"));
+    }
     for (name, id) in &p.imported {
         output::note(&format!("{name}: imported {id} (options.import)"));
     }

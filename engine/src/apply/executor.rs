@@ -100,6 +100,11 @@ pub enum StepError {
     /// The provider's task panicked: a bug in rinfra.
     #[error("the provider's task failed: {0}")]
     Panicked(String),
+    /// The call outlasted the resource's `customTimeouts`. Whether it took
+    /// effect is not known, so its pending operation stays in the state
+    /// for the next run to settle by reading the cloud.
+    #[error("timed out after {}s (customTimeouts); the next run reads the cloud to see what happened", .0.as_secs_f64())]
+    TimedOut(Duration),
 }
 
 /// A step that failed.
@@ -307,6 +312,14 @@ pub async fn apply(
                     ready.push((i, Half::First));
                 }
             }
+            // Provider functions whose arguments waited on finished steps
+            // can be called now.
+            let mut invoke_error = None;
+            if let (Some(stack), false) = (stack, ready.is_empty()) {
+                if let Err(e) = crate::ops::resolve_invokes(stack, &attrs_of(journal.state, registry), registry).await {
+                    invoke_error = Some(e.to_string());
+                }
+            }
             let mut batch = Vec::new();
             for (i, half) in ready {
                 let Some(step) = steps.get(i).copied() else { continue };
@@ -324,6 +337,11 @@ pub async fn apply(
                         *t = Some(Instant::now());
                     }
                     observer.event(Event::Started { name: step.name.clone(), op: step.op });
+                }
+                if let Some(message) = &invoke_error {
+                    let e = PlanError::Invoke { function: "fn::invoke".into(), message: message.clone() };
+                    fail(&mut report, step, e.into());
+                    continue;
                 }
                 match prepare(step, half, stack, journal.state, registry) {
                     Ok(t) => batch.push((i, half, t)),
@@ -370,7 +388,9 @@ pub async fn apply(
                 }
             };
             let Some(step) = steps.get(i).copied() else { continue };
-            journal.settle(&step.name);
+            if !matches!(result, Err(StepError::TimedOut(_))) {
+                journal.settle(&step.name);
+            }
             let elapsed = start_times.get(i).copied().flatten().map(|t| t.elapsed()).unwrap_or_default();
             let done = |report: &mut Report| {
                 observer.event(Event::Done { name: step.name.clone(), op: step.op, elapsed });
@@ -421,9 +441,12 @@ pub async fn apply(
                     // The resource exists but is not fully configured: record
                     // what the cloud really holds, so nothing is orphaned and
                     // the next plan shows what is left to do.
-                    let desired = stack
+                    let mut desired = stack
                         .and_then(|s| eval_inputs(s, &step.name, &attrs_of(journal.state, registry), registry).ok())
                         .unwrap_or_default();
+                    if let Some(p) = registry.get(&step.type_) {
+                        crate::plan::keep_auto_name(p.as_ref(), &mut desired, step.inputs.as_ref(), None);
+                    }
                     let observed = match registry.get(&step.type_) {
                         Some(p) => read_back(p.as_ref(), &id, &desired).await.flatten(),
                         None => None,
@@ -456,6 +479,12 @@ pub async fn apply(
     }
 
     if report.ok() && options.update_outputs {
+        if let Some(stack) = stack {
+            // Outputs may call functions on what was just made.
+            if let Err(e) = crate::ops::resolve_invokes(stack, &attrs_of(journal.state, registry), registry).await {
+                tracing::warn!(error = %e, "a provider function for the outputs failed");
+            }
+        }
         journal.record_outputs(registry);
         journal.save()?;
     }
@@ -472,6 +501,8 @@ struct Task {
     changed: BTreeSet<String>,
     owner: Ownership,
     pending: Option<PendingOperation>,
+    /// The resource's `customTimeouts` for this kind of call.
+    timeout: Option<Duration>,
 }
 
 /// The provider call a task makes.
@@ -540,6 +571,7 @@ fn prepare(
         // Evaluate now: dependencies have finished, so values that were
         // unknown at plan time are known.
         desired = eval_inputs(stack, &step.name, &attrs_of(state, registry), registry)?;
+        crate::plan::keep_auto_name(provider.as_ref(), &mut desired, step.inputs.as_ref(), recorded.map(|r| &r.inputs));
         // Every dependency has finished, so nothing may still be unknown;
         // a placeholder must never reach the cloud.
         if let Some((k, _)) = desired.iter().find(|(_, v)| rinfra_provider::schema::is_unknown(v)) {
@@ -557,7 +589,9 @@ fn prepare(
                     None => desired.remove(p),
                 };
             }
-            let rec = recorded.map(|r| r.inputs.clone()).unwrap_or_default();
+            let rec = recorded
+                .map(|r| crate::plan::recorded_with_defaults(provider.as_ref(), registry, &r.inputs))
+                .unwrap_or_default();
             changed = diff(provider.as_ref(), &desired, &current, &rec, &ignore).into_iter().map(|c| c.name).collect();
         }
     }
@@ -584,7 +618,15 @@ fn prepare(
         },
         dependencies: step.dependencies.clone(),
     });
+    let timeouts = stack.and_then(|s| s.resources.get(&step.name)).map(|d| d.options.custom_timeouts);
+    let timeout = timeouts.and_then(|t| match kind {
+        TaskKind::Create => t.create,
+        TaskKind::Update => t.update,
+        TaskKind::Delete | TaskKind::DeleteFirst | TaskKind::DeleteOldHalf => t.delete,
+        TaskKind::Forget => None,
+    });
     Ok(Task {
+        timeout,
         kind,
         provider,
         id,
@@ -598,6 +640,15 @@ fn prepare(
 
 impl Task {
     async fn run(self, progress: StepProgress) -> Result<Outcome, StepError> {
+        match self.timeout {
+            Some(limit) => {
+                tokio::time::timeout(limit, self.call(progress)).await.unwrap_or(Err(StepError::TimedOut(limit)))
+            }
+            None => self.call(progress).await,
+        }
+    }
+
+    async fn call(self, progress: StepProgress) -> Result<Outcome, StepError> {
         let p = self.provider.as_ref();
         tracing::debug!(resource = %progress.name, kind = ?self.kind, id = %self.id, "step starts");
         match self.kind {

@@ -35,11 +35,39 @@ pub struct BackendStore {
     pub id: StackId,
     /// Encrypts the values derived from secrets, when the stack has any.
     pub sealer: Option<Arc<Sealer>>,
+    /// The outputs each resource marks secret (`additionalSecretOutputs`):
+    /// their values are sealed too, from the first save that holds them.
+    pub secret_outputs: BTreeMap<String, Vec<String>>,
+}
+
+/// The text of every value `secret_outputs` names in `state`.
+pub fn secret_output_texts(state: &StateFile, secret_outputs: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, outputs) in secret_outputs {
+        let Some(r) = state.resources.get(name) else { continue };
+        for o in outputs {
+            let v = if o == "id" {
+                Some(serde_json::Value::String(r.id.clone()))
+            } else {
+                r.outputs.get(o).or_else(|| r.inputs.get(o)).cloned()
+            };
+            match v {
+                Some(serde_json::Value::String(s)) if !s.is_empty() => out.push(s),
+                Some(serde_json::Value::Null) | None => {}
+                Some(other) => out.push(other.to_string()),
+            }
+        }
+    }
+    out
 }
 
 impl Store for BackendStore {
     fn save(&self, state: &mut StateFile) -> Result<(), StateError> {
-        self.backend.save(&self.id, state, self.sealer.as_deref())
+        let extra = secret_output_texts(state, &self.secret_outputs);
+        match (&self.sealer, extra.is_empty()) {
+            (Some(s), false) => self.backend.save(&self.id, state, Some(&s.with_more(&extra))),
+            _ => self.backend.save(&self.id, state, self.sealer.as_deref()),
+        }
     }
 
     fn describe(&self) -> String {
@@ -83,20 +111,28 @@ impl<'a> Journal<'a> {
         self.store.save(self.state)
     }
 
-    fn options(&self, name: &str) -> (bool, bool) {
+    fn options(&self, name: &str) -> (bool, bool, Option<String>) {
         self.stack
             .and_then(|s| s.resources.get(name))
-            .map(|d| (d.options.protect, d.options.retain_on_delete))
+            .map(|d| {
+                (d.options.protect, d.options.retain_on_delete, d.options.deleted_with.as_ref().map(|(w, _)| w.clone()))
+            })
             .unwrap_or_default()
+    }
+
+    /// The logical name of `name`, as its URN has it.
+    fn logical<'n>(&'n self, name: &'n str) -> &'n str {
+        self.stack.and_then(|s| s.resources.get(name)).map_or(name, |d| d.logical.as_str())
     }
 
     /// A new resource now exists. For a create-before-delete replace, the
     /// old resource of the same name moves to the `replaced` list, to be
     /// deleted once its dependents point at the new one.
     pub fn record_created(&mut self, step: &Step, created: Created, inputs: Props) {
-        let (protect, retain_on_delete) = self.options(&step.name);
+        let (protect, retain_on_delete, deleted_with) = self.options(&step.name);
         let new = ResourceState {
-            urn: self.state.urn(&step.type_, &step.name),
+            urn: self.state.urn(&step.type_, self.logical(&step.name)),
+            deleted_with,
             type_: step.type_.clone(),
             id: created.id,
             inputs,
@@ -114,13 +150,14 @@ impl<'a> Journal<'a> {
 
     /// An update finished: the cloud holds `inputs`.
     pub fn record_updated(&mut self, step: &Step, outputs: Props, inputs: Props) {
-        let (protect, retain_on_delete) = self.options(&step.name);
+        let (protect, retain_on_delete, deleted_with) = self.options(&step.name);
         if let Some(r) = self.state.resources.get_mut(&step.name) {
             r.inputs = inputs;
             r.outputs.extend(outputs);
             r.dependencies = step.dependencies.clone();
             r.protect = protect;
             r.retain_on_delete = retain_on_delete;
+            r.deleted_with = deleted_with;
         }
     }
 
@@ -190,7 +227,7 @@ pub fn attrs_of(state: &StateFile, registry: &Registry) -> BTreeMap<String, Prop
         .iter()
         .map(|(k, r)| {
             let inputs = registry.get(&r.type_).map(|p| p.normalize(&r.inputs)).unwrap_or_else(|| r.inputs.clone());
-            (k.clone(), attributes(&inputs, &r.outputs))
+            (k.clone(), crate::plan::with_common_attributes(attributes(&inputs, &r.outputs), Some(&r.id), &r.urn))
         })
         .collect()
 }
