@@ -553,3 +553,256 @@ async fn pulumi_names_the_project_and_stack() {
     let inputs = plan.steps[0].inputs.as_ref().map(|i| i["name"].clone());
     assert_eq!(inputs, Some(serde_json::json!("demo-demo")));
 }
+
+const AUTO: &str = r#"name: demo
+resources:
+  stream:
+    type: test:Stream
+    properties:
+      kind: k1
+  alarm:
+    type: test:Alarm
+    properties:
+      name: a1
+      threshold: 1
+      dimensions:
+        Stream: ${stream.name}
+"#;
+
+#[tokio::test]
+async fn an_auto_named_resource_keeps_its_name_and_is_replaced_create_before_delete() {
+    let mut w = World::new();
+    let first = w.plan(AUTO).await;
+    let name = first.steps[0].inputs.as_ref().unwrap()["name"].as_str().unwrap().to_string();
+    assert!(name.starts_with("stream-") && name.len() == "stream-".len() + 7, "{name}");
+    // A preview and the `up` after it see the same state, so the same name.
+    let (p, r) = w.up(AUTO).await;
+    assert!(r.ok());
+    assert_eq!(p.steps[0].inputs.as_ref().unwrap()["name"], json!(name));
+    assert_eq!(w.state.resources["stream"].id, name);
+    assert!(w.plan(AUTO).await.is_empty(), "the name is kept, not generated again");
+
+    let (p, r) = w.up(&AUTO.replace("kind: k1", "kind: k2")).await;
+    assert!(r.ok());
+    assert_eq!(p.steps[0].op, Op::Replace(ReplaceOrder::CreateBeforeDelete));
+    let new = w.state.resources["stream"].id.clone();
+    assert_ne!(new, name, "the replacement has a name of its own");
+    let writes = w.cloud.writes();
+    assert_eq!(
+        writes[2..],
+        [
+            format!("create test:Stream {new}"),
+            "update[dimensions] test:Alarm a1".into(),
+            format!("delete test:Stream {name}")
+        ],
+        "the new stream, then the alarm moves to it, then the old one goes"
+    );
+}
+
+#[tokio::test]
+async fn references_reach_id_urn_and_tags_all_and_names_that_are_not_identifiers() {
+    let mut w = World::new();
+    let yaml = r#"name: demo
+resources:
+  my.stream:
+    type: test:Stream
+    name: logical
+    properties:
+      name: s1
+      tags:
+        team: data
+outputs:
+  id: ${["my.stream"].id}
+  urn: ${["my.stream"].urn}
+  tags: ${["my.stream"].tagsAll.team}
+"#;
+    let (_, r) = w.up(yaml).await;
+    assert!(r.ok());
+    assert_eq!(w.state.outputs["id"], json!("s1"));
+    assert_eq!(w.state.outputs["urn"], json!("urn:rinfra:demo::test:Stream::logical"), "the URN has the logical name");
+    assert_eq!(w.state.outputs["tags"], json!("data"));
+}
+
+#[tokio::test]
+async fn an_alias_renames_without_replacing() {
+    let mut w = World::new();
+    w.up(BASE).await;
+    let renamed = BASE
+        .replace("  stream:\n", "  events:\n    options:\n      aliases: [stream]\n")
+        .replace("${stream.", "${events.");
+    let mut state = w.state.clone();
+    let moved = ops::apply_aliases(&mut state, &w.stack(&renamed));
+    assert_eq!(moved, [("stream".to_string(), "events".to_string())]);
+    w.state = state;
+    let p = w.plan(&renamed).await;
+    assert!(p.is_empty(), "{p:?}");
+    assert_eq!(w.state.resources["events"].id, "s1");
+    assert_eq!(w.state.resources["alarm"].dependencies, ["events"]);
+}
+
+#[tokio::test]
+async fn replace_on_changes_and_hide_diffs_change_how_an_update_is_planned_and_shown() {
+    let mut w = World::new();
+    w.up(BASE).await;
+    let changed = BASE.replace("metrics: [b, a]", "metrics: [c]");
+    assert_eq!(w.plan(&changed).await.steps[0].op, Op::Update);
+    let forced = changed
+        .replace("      metrics: [c]\n", "      metrics: [c]\n    options:\n      replaceOnChanges: [metrics]\n");
+    assert!(w.plan(&forced).await.steps[0].op.is_replace());
+    let hidden =
+        changed.replace("      metrics: [c]\n", "      metrics: [c]\n    options:\n      hideDiffs: [metrics]\n");
+    let p = w.plan(&hidden).await;
+    assert_eq!(p.steps[0].op, Op::Update);
+    let shown = render::plan(&p, false);
+    assert!(shown.contains("hidden by hideDiffs") && !shown.contains("\"c\""), "{shown}");
+}
+
+#[tokio::test]
+async fn deleted_with_only_forgets_what_goes_with_its_owner() {
+    let mut w = World::new();
+    let yaml = BASE.replace(
+        "        Arn: ${stream.arn}\n",
+        "        Arn: ${stream.arn}\n    options:\n      deletedWith: ${stream}\n",
+    );
+    w.up(&yaml).await;
+    assert_eq!(w.state.resources["alarm"].deleted_with.as_deref(), Some("stream"));
+    let p = plan::plan_mode(&w.stack(&yaml), &w.state, &w.registry, None, plan::PlanMode::Destroy).unwrap().plan;
+    let alarm = p.steps.iter().find(|s| s.name == "alarm").unwrap();
+    assert_eq!((alarm.op, alarm.reason.clone()), (Op::Forget, Some(Reason::DeletedWith("stream".into()))));
+    // Removing the alarm alone deletes it.
+    let only_stream = "name: demo\nresources:\n  stream:\n    type: test:Stream\n    properties:\n      name: s1\n      metrics: [b, a]\n";
+    let p = w.plan(only_stream).await;
+    assert_eq!(ops_of(&p), [("stream".into(), Op::Same), ("alarm".into(), Op::Delete)]);
+}
+
+#[tokio::test]
+async fn invokes_are_made_once_when_their_arguments_are_known() {
+    let mut w = World::new();
+    let yaml = r#"name: demo
+variables:
+  shout:
+    fn::invoke:
+      function: test:index/echo:echo
+      arguments:
+        text: hello
+      return: upper
+resources:
+  stream:
+    type: test:Stream
+    properties:
+      name: s-${shout}
+outputs:
+  fromStream:
+    fn::test:echo:
+      text: ${stream.name}
+  again:
+    fn::invoke:
+      function: test:index/echo:echo
+      arguments:
+        text: hello
+"#;
+    let s = w.stack(yaml);
+    // Before any call, the value is unknown, as in a preview of a value
+    // that depends on a resource.
+    let before = plan::plan(&s, &w.state, &w.registry, None).unwrap();
+    assert!(rinfra_provider::schema::is_unknown(&before.steps[0].inputs.as_ref().unwrap()["name"]));
+    let made = ops::resolve_invokes(&s, &BTreeMap::new(), &w.registry).await.unwrap();
+    assert_eq!(made, 1, "one distinct call with known arguments; the other waits for the stream");
+    let p = plan::plan(&s, &w.state, &w.registry, None).unwrap();
+    assert_eq!(p.steps[0].inputs.as_ref().unwrap()["name"], json!("s-HELLO"));
+    let (_, r) = w.up(yaml).await;
+    assert!(r.ok());
+    assert_eq!(w.state.outputs["fromStream"]["upper"], json!("S-HELLO"), "called once the stream existed");
+    assert_eq!(w.state.outputs["again"]["text"], json!("hello"));
+}
+
+#[tokio::test]
+async fn the_default_providers_region_and_tags_reach_every_resource_that_has_them() {
+    let mut w = World::new();
+    w.registry.set_defaults(rinfra_provider::Props::from([
+        ("region".to_string(), json!("eu-west-1")),
+        ("tags".to_string(), json!({"team": "platform", "env": "dev"})),
+    ]));
+    let yaml = BASE.replace("      metrics: [b, a]\n", "      metrics: [b, a]\n      tags:\n        env: prod\n");
+    let (_, r) = w.up(&yaml).await;
+    assert!(r.ok());
+    let stream = &w.state.resources["stream"].inputs;
+    assert_eq!(stream["region"], json!("eu-west-1"));
+    assert_eq!(stream["tags"], json!({"env": "prod", "team": "platform"}), "the resource's own tags win");
+    assert!(!w.state.resources["alarm"].inputs.contains_key("region"), "only where the schema has it");
+    // A record from before regions were recorded is taken to be in the
+    // default region: no replacement.
+    w.state.resources.get_mut("stream").unwrap().inputs.remove("region");
+    assert!(w.plan(&yaml).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_resource_read_with_get_is_referenced_and_never_managed() {
+    let mut w = World::new();
+    w.up(BASE).await;
+    let yaml = r#"name: demo
+resources:
+  shared:
+    type: test:Stream
+    get:
+      id: s1
+  alarm2:
+    type: test:Alarm
+    properties:
+      name: a2
+      threshold: 2
+      dimensions:
+        Arn: ${shared.arn}
+"#;
+    let mut state = StateFile::new(&rinfra_state::StackId::single("other"));
+    let s = w.stack(yaml);
+    assert_eq!(ops::resolve_gets(&s, &state, &w.registry).await.unwrap(), 1);
+    let p = plan::plan(&s, &state, &w.registry, None).unwrap();
+    assert_eq!(ops_of(&p), [("alarm2".into(), Op::Create)], "no step for what is only read");
+    assert_eq!(p.steps[0].inputs.as_ref().unwrap()["dimensions"]["Arn"], json!("arn:test:test:Stream:s1"));
+    state.resources.insert("shared".into(), w.state.resources["stream"].clone());
+    assert!(matches!(plan::plan(&s, &state, &w.registry, None), Err(plan::PlanError::ManagedGet { .. })));
+    let missing = yaml.replace("id: s1", "id: nope");
+    let s = w.stack(&missing);
+    assert!(matches!(ops::resolve_gets(&s, &w.state, &w.registry).await, Err(plan::PlanError::Get { .. })));
+}
+
+#[test]
+fn config_shorthand_list_types_and_the_older_configuration_key_are_read() {
+    let registry = memory::registry(Arc::new(Cloud::default()));
+    let yaml = r#"name: demo
+configuration:
+  size: 3
+  zones:
+    type: List<String>
+    default: [a, b]
+  ports:
+    type: List<Integer>
+resources:
+  stream:
+    type: test:Stream
+    properties:
+      name: s-${zones[1]}
+      size: ${size}
+"#;
+    let overrides = BTreeMap::from([("ports".to_string(), "[80, \"443\"]".to_string())]);
+    let s = stack::load(yaml.as_bytes(), &overrides, &registry).unwrap();
+    assert_eq!(s.config["size"], json!(3));
+    assert_eq!(s.config["zones"], json!(["a", "b"]));
+    assert_eq!(s.config["ports"], json!([80, 443]));
+    let bad = BTreeMap::from([("ports".to_string(), "[\"http\"]".to_string())]);
+    let e = stack::load(yaml.as_bytes(), &bad, &registry).unwrap_err();
+    assert!(e.0[0].message.contains("list<integer>"), "{}", e.0[0].message);
+}
+
+#[test]
+fn durations_read_as_go_writes_them() {
+    use std::time::Duration;
+    assert_eq!(stack::parse_duration("30s"), Some(Duration::from_secs(30)));
+    assert_eq!(stack::parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+    assert_eq!(stack::parse_duration("1.5h"), Some(Duration::from_secs(5400)));
+    assert_eq!(stack::parse_duration("250ms"), Some(Duration::from_millis(250)));
+    for bad in ["", "5", "m", "5 minutes", "1d"] {
+        assert_eq!(stack::parse_duration(bad), None, "{bad}");
+    }
+}

@@ -840,6 +840,36 @@ mod tests {
     }
 
     #[test]
+    fn function_tokens_take_every_pulumi_spelling() {
+        assert_eq!(canonical_function("aws:getRegion"), "aws:index/getRegion:getRegion");
+        assert_eq!(canonical_function("aws:index:getRegion"), "aws:index/getRegion:getRegion");
+        assert_eq!(canonical_function("aws:kinesis:getStream"), "aws:kinesis/getStream:getStream");
+        assert_eq!(canonical_function("aws:kinesis/getStream:getStream"), "aws:kinesis/getStream:getStream");
+    }
+
+    #[test]
+    fn invokes_parse_in_long_and_short_form_and_bad_forms_are_located() {
+        let build_one = |yaml: &str| {
+            let node = crate::yaml::parse_bytes(yaml.as_bytes()).unwrap();
+            let lines: Vec<&str> = yaml.lines().collect();
+            parse_expr(&node, &lines)
+        };
+        let long = build_one("fn::invoke:\n  function: aws:getRegion\n  return: name\n").unwrap();
+        let Expr::Invoke(i, _) = long else { panic!("{long:?}") };
+        assert_eq!(
+            (i.function.as_str(), i.ret.as_ref().map(|r| r.0.as_str())),
+            ("aws:index/getRegion:getRegion", Some("name"))
+        );
+        let short = build_one("fn::aws:kinesis:getStream:\n  name: s\n").unwrap();
+        let Expr::Invoke(i, _) = short else { panic!("{short:?}") };
+        assert_eq!(i.function, "aws:kinesis/getStream:getStream");
+        for bad in ["fn::invoke: text\n", "fn::invoke:\n  return: x\n", "fn::invoke:\n  function: f\n  extra: 1\n"] {
+            let d = build_one(bad).unwrap_err();
+            assert!(d[0].span.is_some(), "{bad}: {d:?}");
+        }
+    }
+
+    #[test]
     fn references_index_lists_and_quote_keys() {
         assert_eq!(parse_access("s.metrics[0]"), Some(("s".into(), vec!["metrics".into(), "0".into()])));
         assert_eq!(parse_access("s.tags[\"team\"]"), Some(("s".into(), vec!["tags".into(), "team".into()])));
@@ -848,7 +878,11 @@ mod tests {
             Some(("s".into(), vec!["name-with.dots".into(), "arn".into()]))
         );
         assert_eq!(parse_access("a.b[10].c"), Some(("a".into(), vec!["b".into(), "10".into(), "c".into()])));
-        for bad in ["", "1a", "a.", "a[", "a[x]", "a[-1]", "a[\"k]", "a..b", "a b"] {
+        // A resource whose name is not an identifier, as the Registry's
+        // NLB example writes it.
+        assert_eq!(parse_access("[\"lb-tg\"].arnSuffix"), Some(("lb-tg".into(), vec!["arnSuffix".into()])));
+        assert_eq!(parse_access("[\"my.stream\"]"), Some(("my.stream".into(), vec![])));
+        for bad in ["", "1a", "a.", "a[", "a[x]", "a[-1]", "a[\"k]", "a..b", "a b", "[\"\"].x", "[\"a\"]b"] {
             assert_eq!(parse_access(bad), None, "{bad}");
         }
         let config = BTreeMap::from([("list".to_string(), serde_json::json!({"xs": ["a", "b"], "m": {"k-1": 3}}))]);

@@ -68,13 +68,16 @@ pub struct Memory {
     cloud: Arc<Cloud>,
 }
 
-/// A stream-like type: `test:Stream` with a name, a size and a set.
+/// A stream-like type: `test:Stream` with a name (auto-named when left
+/// out), a size, a set and tags.
 pub fn stream_schema() -> ResourceSchema {
     ResourceSchema {
         token: "test:Stream",
         doc: "A test stream.",
         properties: vec![
-            Property::new("name", Type::String, "The name.").required().replaces(),
+            Property::new("name", Type::String, "The name.").replaces(),
+            rinfra_provider::schema::tags_property("Tags."),
+            rinfra_provider::schema::region_property(),
             Property::new("size", Type::Integer { min: Some(1), max: Some(100) }, "The size.").default(json!(1)),
             Property::new(
                 "metrics",
@@ -108,12 +111,42 @@ pub fn alarm_schema() -> ResourceSchema {
     }
 }
 
-/// A registry with both test types over one cloud.
+/// A registry with both test types and the `echo` function over one cloud.
 pub fn registry(cloud: Arc<Cloud>) -> Registry {
     let mut r = Registry::new();
     r.register(Arc::new(Memory { schema: stream_schema(), cloud: cloud.clone() }));
-    r.register(Arc::new(Memory { schema: alarm_schema(), cloud }));
+    r.register(Arc::new(Memory { schema: alarm_schema(), cloud: cloud.clone() }));
+    r.register_function(Arc::new(Echo { cloud }));
     r
+}
+
+/// `test:index/echo:echo`: returns its `text` argument as `text` and
+/// upper-cased as `upper`, and logs each call.
+pub struct Echo {
+    cloud: Arc<Cloud>,
+}
+
+#[async_trait]
+impl rinfra_provider::Function for Echo {
+    fn token(&self) -> &'static str {
+        "test:index/echo:echo"
+    }
+
+    fn arguments(&self) -> &'static [(&'static str, bool)] {
+        &[("text", true)]
+    }
+
+    fn returns(&self) -> &'static [&'static str] {
+        &["text", "upper"]
+    }
+
+    async fn invoke(&self, args: &Props) -> ProviderResult<Props> {
+        let text = args.get("text").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        if let Ok(mut l) = self.cloud.log.lock() {
+            l.push(format!("invoke echo {text}"));
+        }
+        Ok(Props::from([("upper".into(), json!(text.to_uppercase())), ("text".into(), json!(text))]))
+    }
 }
 
 impl Memory {

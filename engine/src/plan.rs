@@ -482,11 +482,10 @@ pub fn recorded_with_defaults(provider: &dyn Provider, registry: &Registry, reco
 }
 
 /// The name rinfra gives a resource whose stack leaves out its name
-/// property, as Pulumi auto-names: the logical name, a dash and seven
-/// random hex digits.
-pub fn auto_name(logical: &str) -> String {
-    let hex = uuid::Uuid::new_v4().simple().to_string();
-    format!("{logical}-{}", &hex[..7])
+/// property, as Pulumi auto-names: the logical name, a dash and seven hex
+/// digits ([`StateFile::name_suffix`]).
+pub fn auto_name(state: &StateFile, name: &str, logical: &str) -> String {
+    format!("{logical}-{}", state.name_suffix(name))
 }
 
 /// Gives `desired`, evaluated again at apply time, the auto-name the plan
@@ -673,7 +672,8 @@ pub fn plan_mode(
         let auto_named = is_auto_named(provider.schema()) && !desired.contains_key(name_key);
         if auto_named {
             let kept = recorded.and_then(|r| r.inputs.get(name_key)).cloned();
-            desired.insert(name_key.to_string(), kept.unwrap_or_else(|| Value::String(auto_name(&decl.logical))));
+            let fresh = || Value::String(auto_name(state, name, &decl.logical));
+            desired.insert(name_key.to_string(), kept.unwrap_or_else(fresh));
         }
         let obs = recorded.and_then(|_| observed.map(|o| o.get(name).cloned().flatten()));
         let dependencies: Vec<String> = decl.dependencies.iter().cloned().collect();
@@ -725,7 +725,7 @@ pub fn plan_mode(
                     // The replacement gets a name of its own, so both can
                     // exist at once and it is created before the old one
                     // goes.
-                    let fresh = Value::String(auto_name(&decl.logical));
+                    let fresh = Value::String(auto_name(state, name, &decl.logical));
                     desired.insert(name_key.to_string(), fresh.clone());
                     step.inputs = Some(desired.clone());
                     if let Some(c) = changes.iter_mut().find(|c| c.name == name_key) {

@@ -556,6 +556,9 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
     let mut resources: BTreeMap<String, ResourceDecl> = BTreeMap::new();
     let mut outputs: BTreeMap<String, (Span, Expr)> = BTreeMap::new();
     let mut provider_nodes: Vec<(&Key, &Node)> = Vec::new();
+    // Resources declared with a mistake already reported: references to
+    // them are not a second mistake.
+    let mut broken_resources: BTreeSet<String> = BTreeSet::new();
 
     for (key, value) in top {
         match key.text.as_str() {
@@ -676,6 +679,8 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
                             provider_nodes.push((k, v));
                         } else if let Some(r) = decode_resource(&mut ck, k, v, &lines, registry) {
                             resources.insert(k.text.clone(), r);
+                        } else {
+                            broken_resources.insert(k.text.clone());
                         }
                     }
                 }
@@ -845,7 +850,13 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
     resolve_providers(&mut ck, &providers, &mut resources);
 
     // Check every reference, and find the dependencies of each node.
-    let scope = Scope { config: &config_decls, variables: &variables, resources: &resources, registry };
+    let scope = Scope {
+        config: &config_decls,
+        variables: &variables,
+        resources: &resources,
+        registry,
+        broken: &broken_resources,
+    };
     let mut var_refs: BTreeMap<String, Vec<Ref>> = BTreeMap::new();
     for (k, (_, e)) in &variables {
         var_refs.insert(k.clone(), scope.check_refs(e, &mut ck));
@@ -1158,7 +1169,24 @@ fn decode_resource(
                 }
             }
             "properties" => {
-                if ck.expect_map(v, "`properties`").is_some() {
+                if let Some(given) = ck.expect_map(v, "`properties`") {
+                    // Properties Pulumi has and rinfra not yet: said at once,
+                    // whatever else is wrong.
+                    let token = entries.iter().find(|(k, _)| k.text == "type").and_then(|(_, t)| t.as_str());
+                    let token = token.map(short_token);
+                    let not_yet = token.as_ref().and_then(|t| registry.get(t)).map(|p| p.schema().not_yet.clone());
+                    for (pk, _) in given {
+                        if let Some((name, why)) = not_yet.iter().flatten().find(|(n, _)| *n == pk.text) {
+                            ck.push(
+                                Diagnostic::new(format!(
+                                    "`{name}` of {} is not supported yet",
+                                    token.as_deref().unwrap_or_default()
+                                ))
+                                .at(pk.span, "not supported yet")
+                                .with_hint(format!("{why}; remove it")),
+                            );
+                        }
+                    }
                     match parse_expr(v, lines) {
                         Ok(e) => properties = Some(e),
                         Err(d) => ck.diags.extend(d),
@@ -1550,6 +1578,7 @@ fn resolve_providers(
 }
 
 struct Scope<'a> {
+    broken: &'a BTreeSet<String>,
     config: &'a BTreeMap<String, ConfigDecl>,
     variables: &'a BTreeMap<String, (Span, Expr)>,
     resources: &'a BTreeMap<String, ResourceDecl>,
@@ -1606,7 +1635,10 @@ impl Scope<'_> {
                         }
                     }
                 }
-            } else if self.variables.contains_key(&r.root) || self.config.contains_key(&r.root) {
+            } else if self.variables.contains_key(&r.root)
+                || self.config.contains_key(&r.root)
+                || self.broken.contains(&r.root)
+            {
                 // Variables and config values may be indexed into at run time.
             } else {
                 let names =
@@ -1834,16 +1866,6 @@ fn check_values(ck: &mut Checker, stack: &Stack, registry: &Registry) {
                 continue;
             }
         };
-        for (name, why) in &provider.schema().not_yet {
-            if props.remove(*name).is_some() {
-                let span = locate(&r.properties, &[PathSeg::Key((*name).to_string())], true);
-                ck.push(
-                    Diagnostic::new(format!("`{name}` of {} is not supported yet", r.type_))
-                        .at(span, "not supported yet")
-                        .with_hint(format!("{why}; remove it")),
-                );
-            }
-        }
         rinfra_provider::schema::coerce_props(&provider.schema().properties, &mut props);
         crate::plan::apply_provider_defaults(&mut props, provider.schema(), registry.defaults(), &r.provider_defaults);
         let mut violations = Vec::new();

@@ -199,6 +199,18 @@ impl StateFile {
         }
     }
 
+    /// Seven hex digits for the auto-name of `resource`, the same for a
+    /// preview and the `up` after it (they see the same state), and new
+    /// once the state has moved on, as it has by the time a replacement
+    /// needs a name. A saved state's lineage keeps two stacks of one name
+    /// in different backends apart.
+    pub fn name_suffix(&self, resource: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let lineage = if self.serial > 0 { self.lineage.as_str() } else { "" };
+        let seed = format!("{}\0{lineage}\0{}\0{resource}", self.id().owner(), self.serial);
+        hex::encode(Sha256::digest(seed.as_bytes()))[..7].to_string()
+    }
+
     /// The sha256 of the canonical serialisation with an empty checksum.
     ///
     /// Maps are BTreeMaps and `serde_json` is built without order

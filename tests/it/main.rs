@@ -9,6 +9,7 @@ mod cli;
 mod drift;
 mod e2e;
 mod project_errors;
+mod pulumi;
 mod regressions;
 mod reliability;
 mod s3_backend;

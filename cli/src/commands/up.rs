@@ -101,7 +101,8 @@ pub async fn apply_plan(
     let report = c.s.apply(plan, state, mode, targeted, observer).await;
     crate::signals::graceful(was_graceful);
     let report = report?;
-    let outputs = secrets.outputs(&state.outputs);
+    // Outputs marked secret by `additionalSecretOutputs` are known now.
+    let outputs = c.s.secrets().outputs(&state.outputs);
     output::report(c.color_err, events.as_deref(), &report, verb, started.elapsed(), &outputs);
     Ok(report.ok())
 }

@@ -315,9 +315,14 @@ pub struct Cloud {
 impl Cloud {
     /// Clients for the test LocalStack.
     pub async fn new() -> Cloud {
+        Cloud::in_region("us-east-1").await
+    }
+
+    /// Clients for the test LocalStack in `region`.
+    pub async fn in_region(region: &str) -> Cloud {
         let creds = aws_sdk_kinesis::config::Credentials::new("test", "test", None, None, "tests");
         let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
+            .region(aws_config::Region::new(region.to_string()))
             .endpoint_url(endpoint())
             .credentials_provider(creds)
             .load()

@@ -22,6 +22,23 @@ pub struct Stats {
     pub requests: AtomicU64,
     /// Faults injected, by kind.
     pub faults: Mutex<BTreeMap<&'static str, u64>>,
+    /// The operation of every request, in the order they arrived, as its
+    /// JSON target or its RPC path names it (`CreateStream`,
+    /// `PutMetricAlarm`).
+    pub operations: Mutex<Vec<String>>,
+}
+
+/// The operation a request's head names, if any.
+fn operation_of(head: &str) -> Option<String> {
+    let lower = head.to_lowercase();
+    if let Some(line) = head.lines().find(|l| l.to_lowercase().starts_with("x-amz-target:")) {
+        return line.rsplit('.').next().map(|o| o.trim().to_string());
+    }
+    let path = head.lines().next()?.split_whitespace().nth(1)?;
+    if lower.contains("rpc-v2-cbor") {
+        return path.rsplit("/operation/").next().map(str::to_string);
+    }
+    None
 }
 
 impl Stats {
@@ -175,6 +192,9 @@ async fn serve(mut conn: TcpStream, upstream: SocketAddr, k: Knobs) {
         k.stats.requests.fetch_add(1, Ordering::SeqCst);
         let end = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(request.len());
         let head = String::from_utf8_lossy(&request[..end]).into_owned();
+        if let Some(op) = operation_of(&head) {
+            k.stats.operations.lock().unwrap().push(op);
+        }
         let only = k.only.lock().unwrap().clone();
         let s3 = only.is_some();
         let in_scope = only.as_ref().is_none_or(|o| head.contains(o.as_str()));
