@@ -806,3 +806,14 @@ fn durations_read_as_go_writes_them() {
         assert_eq!(stack::parse_duration(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn aws_default_tags_are_read_as_pulumi_writes_them() {
+    use crate::config::default_tags_text;
+    let tags = json!({"tags": {"team": "data"}});
+    assert_eq!(default_tags_text(&tags).as_deref(), Some(r#"{"team":"data"}"#));
+    assert_eq!(default_tags_text(&json!(tags.to_string())).as_deref(), Some(r#"{"team":"data"}"#), "as JSON text");
+    for bad in [json!({"team": "data"}), json!({"tags": {"n": 1}}), json!("not json"), json!({"tags": {}, "x": 1})] {
+        assert_eq!(default_tags_text(&bad), None, "{bad}");
+    }
+}

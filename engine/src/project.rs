@@ -30,6 +30,9 @@ pub enum ProjectError {
     /// `-C` names a directory without a project file.
     #[error("{} has no Pulumi.yaml (or Pulumi.yml)", .0.display())]
     NotAProject(PathBuf),
+    /// `main:` names a directory without a program.
+    #[error("`main:` names {}, which has no Main.yaml (or Pulumi.yaml)", .0.display())]
+    NoProgram(PathBuf),
     /// The project file has no usable `name:`.
     #[error("{}: the project has no `name:`; add `name: <project>` at the top", .0.display())]
     NoName(PathBuf),
@@ -98,8 +101,12 @@ fn known(stacks: &[String]) -> String {
 pub struct Project {
     /// The directory that holds the program.
     pub dir: PathBuf,
-    /// The program, `Pulumi.yaml` or `Pulumi.yml`.
+    /// The project file, `Pulumi.yaml` or `Pulumi.yml`.
     pub file: PathBuf,
+    /// The file holding the program: the project file, or `Main.yaml` in
+    /// the directory `main:` names (or beside the project file), as
+    /// Pulumi YAML reads it.
+    pub program: PathBuf,
     /// The program's `name:`.
     pub name: String,
     /// The program's `backend: url:`, where its states live.
@@ -163,7 +170,19 @@ impl Project {
                 Kind::Str(s) if !s.is_empty() => Some(s.clone()),
                 _ => None,
             });
-        Ok(Project { dir: dir.to_path_buf(), file, name, backend_url })
+        let main = match get("main").map(|v| &v.kind) {
+            Some(Kind::Str(m)) => Some(dir.join(m)),
+            _ => None,
+        };
+        let program = match &main {
+            Some(m) => ["Main.yaml", "Main.yml", "Pulumi.yaml", "Pulumi.yml"]
+                .iter()
+                .map(|f| m.join(f))
+                .find(|p| p.is_file())
+                .ok_or_else(|| ProjectError::NoProgram(m.clone()))?,
+            None => ["Main.yaml", "Main.yml"].iter().map(|f| dir.join(f)).find(|p| p.is_file()).unwrap_or(file.clone()),
+        };
+        Ok(Project { dir: dir.to_path_buf(), file, program, name, backend_url })
     }
 
     /// The project in `start` or the nearest directory above it. When

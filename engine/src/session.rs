@@ -151,14 +151,14 @@ impl Session {
                     StateLocation::Remote(b) => b,
                 };
                 project.existing(name, backend.as_ref())?;
-                let bytes = std::fs::read(&project.file)
-                    .map_err(|source| LoadError::Io { path: project.file.clone(), source })?;
+                let bytes = std::fs::read(&project.program)
+                    .map_err(|source| LoadError::Io { path: project.program.clone(), source })?;
                 let mut stack = crate::stack::load_with(&bytes, &inputs, &registry).map_err(|f| {
                     if f.program.0.is_empty() {
                         invalid_config(&cfg_path, cfg.source_text.clone(), f.config.0)
                     } else {
                         Error::Load(LoadError::Invalid {
-                            path: project.file.clone(),
+                            path: project.program.clone(),
                             source_text: String::from_utf8_lossy(&bytes).into_owned(),
                             diagnostics: f.program,
                         })
@@ -635,7 +635,10 @@ fn config_inputs(
             Supplied { value: serde_json::Value::String(v.clone()), origin: Origin::Flag, secret: false },
         );
     }
-    let base_dir = Some(if project.dir.as_os_str().is_empty() { PathBuf::from(".") } else { project.dir.clone() });
+    // `fn::readFile` paths are relative to the program, which `main:` may
+    // put in another directory.
+    let program_dir = project.program.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base_dir = Some(if program_dir.as_os_str().is_empty() { PathBuf::from(".") } else { program_dir });
     let stack = Some(stack.to_string());
     Ok((ConfigInputs { values, namespace: Some(project.name.clone()), base_dir, stack }, providers))
 }

@@ -700,6 +700,10 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
             _ => ck.unknown_key(key, TOP_KEYS, "a stack"),
         }
     }
+    // A program in `Main.yaml` has no name of its own: the project's.
+    if name.is_none() && inputs.namespace.is_some() {
+        name = inputs.namespace.clone();
+    }
     if name.is_none() && !top.iter().any(|(k, _)| k.text == "name") {
         ck.push(
             Diagnostic::new("the stack has no `name`")

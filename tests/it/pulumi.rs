@@ -296,3 +296,20 @@ outputs:
     assert!(cloud.stream(&shared).await.is_some(), "what get read is never deleted");
     cloud.kinesis.delete_stream().stream_name(&shared).send().await.unwrap();
 }
+
+#[test]
+fn a_program_in_the_directory_main_names_is_run_with_the_projects_name() {
+    let env = Env::new("main");
+    env.project("name: mainproj\nruntime: yaml\nmain: infra/\n");
+    std::fs::create_dir(env.dir.path().join("infra")).unwrap();
+    std::fs::write(env.dir.path().join("infra/note.txt"), "from infra").unwrap();
+    let program = "config:\n  shards: 1\nresources:\n  s:\n    type: aws:kinesis:Stream\n    properties:\n      name: PREFIX-s\n      shardCount: ${shards}\n      tags:\n        note: {fn::readFile: note.txt}\n";
+    std::fs::write(env.dir.path().join("infra/Main.yaml"), program.replace("PREFIX", &env.prefix)).unwrap();
+    env.project_rinfra(&["stack", "init", "dev"]).expect_code(0);
+    let plan = env.project_rinfra(&["preview"]).expect_code(0);
+    assert!(plan.stdout.contains("\"note\" = \"from infra\""), "readFile is relative to the program\n{}", plan.stdout);
+    // Errors are located in the program's own file.
+    std::fs::write(env.dir.path().join("infra/Main.yaml"), "resources:\n  s:\n    type: aws:kinesis:Strem\n").unwrap();
+    let bad = env.project_rinfra(&["validate"]).expect_code(1);
+    assert!(bad.stderr.contains("--> infra/Main.yaml:3:11"), "{}", bad.stderr);
+}

@@ -13,11 +13,11 @@ fn editor(g: &Global) -> Result<Editor, CliError> {
     let (project, stack) = super::stack::stack_target(g)?;
     let backend = crate::context::backend_for(g, &project)?;
     project.existing(&stack, backend.as_ref()).map_err(rinfra_engine::Error::from)?;
-    let bytes = std::fs::read(&project.file)
-        .map_err(|source| rinfra_engine::Error::from(LoadError::Io { path: project.file.clone(), source }))?;
+    let bytes = std::fs::read(&project.program)
+        .map_err(|source| rinfra_engine::Error::from(LoadError::Io { path: project.program.clone(), source }))?;
     let decls = rinfra_engine::stack::declared_config(&bytes).map_err(|diagnostics| {
         rinfra_engine::Error::from(LoadError::Invalid {
-            path: project.file.clone(),
+            path: project.program.clone(),
             source_text: String::from_utf8_lossy(&bytes).into_owned(),
             diagnostics,
         })
