@@ -706,7 +706,7 @@ outputs:
     // that depends on a resource.
     let before = plan::plan(&s, &w.state, &w.registry, None).unwrap();
     assert!(rinfra_provider::schema::is_unknown(&before.steps[0].inputs.as_ref().unwrap()["name"]));
-    let made = ops::resolve_invokes(&s, &BTreeMap::new(), &w.registry).await.unwrap();
+    let made = ops::resolve_invokes(&s, &BTreeMap::new(), &w.registry).await.made;
     assert_eq!(made, 1, "one distinct call with known arguments; the other waits for the stream");
     let p = plan::plan(&s, &w.state, &w.registry, None).unwrap();
     assert_eq!(p.steps[0].inputs.as_ref().unwrap()["name"], json!("s-HELLO"));
@@ -756,7 +756,7 @@ resources:
 "#;
     let mut state = StateFile::new(&rinfra_state::StackId::single("other"));
     let s = w.stack(yaml);
-    assert_eq!(ops::resolve_gets(&s, &state, &w.registry).await.unwrap(), 1);
+    assert_eq!(ops::resolve_gets(&s, &state, &w.registry, true).await.unwrap(), 1);
     let p = plan::plan(&s, &state, &w.registry, None).unwrap();
     assert_eq!(ops_of(&p), [("alarm2".into(), Op::Create)], "no step for what is only read");
     assert_eq!(p.steps[0].inputs.as_ref().unwrap()["dimensions"]["Arn"], json!("arn:test:test:Stream:s1"));
@@ -764,7 +764,7 @@ resources:
     assert!(matches!(plan::plan(&s, &state, &w.registry, None), Err(plan::PlanError::ManagedGet { .. })));
     let missing = yaml.replace("id: s1", "id: nope");
     let s = w.stack(&missing);
-    assert!(matches!(ops::resolve_gets(&s, &w.state, &w.registry).await, Err(plan::PlanError::Get { .. })));
+    assert!(matches!(ops::resolve_gets(&s, &w.state, &w.registry, true).await, Err(plan::PlanError::Get { .. })));
 }
 
 #[test]
@@ -816,4 +816,21 @@ fn aws_default_tags_are_read_as_pulumi_writes_them() {
     for bad in [json!({"team": "data"}), json!({"tags": {"n": 1}}), json!("not json"), json!({"tags": {}, "x": 1})] {
         assert_eq!(default_tags_text(&bad), None, "{bad}");
     }
+}
+
+#[tokio::test]
+async fn a_half_made_resource_in_another_region_is_not_replaced_by_the_next_plan() {
+    // Regression: a resource read back after a partial create lost its
+    // recorded region, so the next plan took it for one in the default
+    // region and replaced it.
+    let mut w = World::new();
+    w.registry.set_defaults(rinfra_provider::Props::from([("region".to_string(), json!("eu-west-1"))]));
+    let yaml = BASE.replace("      metrics: [b, a]\n", "      metrics: [b, a]\n      region: ap-south-1\n");
+    w.cloud.partial_create.lock().unwrap().insert("s1".into());
+    let (_, r) = w.up(&yaml).await;
+    assert!(!r.ok());
+    assert_eq!(w.state.resources["stream"].inputs["region"], json!("ap-south-1"));
+    w.cloud.partial_create.lock().unwrap().clear();
+    let p = w.plan(&yaml).await;
+    assert_eq!(p.steps[0].op, Op::Update, "{:?}", p.steps[0].changes);
 }

@@ -95,7 +95,31 @@ impl Invoke {
 #[derive(Debug, Clone, Default)]
 pub struct InvokeResults(std::sync::Arc<std::sync::Mutex<BTreeMap<String, Value>>>);
 
+/// The key under which [`InvokeResults`] keeps a function's default
+/// arguments; no call key starts with it.
+const DEFAULTS: &str = "\u{1}defaults\u{1}";
+
 impl InvokeResults {
+    /// Sets the arguments `function` gets unless a call gives them: those
+    /// of the package's default provider (its region), as Pulumi sends an
+    /// invoke to the default provider.
+    pub fn set_defaults(&self, function: &str, defaults: serde_json::Map<String, Value>) {
+        self.insert(format!("{DEFAULTS}{function}"), Value::Object(defaults));
+    }
+
+    /// A call's arguments with the function's defaults filled in.
+    pub fn arguments(&self, function: &str, args: Value) -> Value {
+        match (self.get(&format!("{DEFAULTS}{function}")), args) {
+            (Some(Value::Object(defaults)), Value::Object(mut given)) => {
+                for (k, v) in defaults {
+                    given.entry(k).or_insert(v);
+                }
+                Value::Object(given)
+            }
+            (_, args) => args,
+        }
+    }
+
     /// The result of the call with this key, if it was made.
     pub fn get(&self, key: &str) -> Option<Value> {
         self.0.lock().ok()?.get(key).cloned()
@@ -541,7 +565,7 @@ impl EvalContext<'_> {
             }
             Expr::Call(f, arg, span) => self.call(*f, &self.eval(arg)?, *span)?,
             Expr::Invoke(i, _) => {
-                let args = self.eval(&i.arguments)?;
+                let args = self.invokes.arguments(&i.function, self.eval(&i.arguments)?);
                 if rinfra_provider::schema::is_unknown(&args) {
                     return Ok(rinfra_provider::schema::unknown());
                 }

@@ -389,14 +389,18 @@ pub async fn import(
         .get(&decl.type_)
         .ok_or_else(|| ImportError::Read { name: name.into(), source: unknown_type(&decl.type_) })?;
     let managed = stack_keys(Some(stack), name);
-    let found = provider
-        .read(&[ReadRequest::new(id, managed)])
+    // Where the resource lives: its provider's region, as a create would
+    // have put it.
+    let place = where_it_lives(decl, provider.as_ref(), registry);
+    let mut found = provider
+        .read(&[ReadRequest::new(id, managed).with_recorded(&place)])
         .await
         .pop()
         .transpose()
         .map_err(|source| ImportError::Read { name: name.into(), source })?
         .flatten()
         .ok_or_else(|| ImportError::NotFound { name: name.into(), type_: decl.type_.clone(), id: id.into() })?;
+    found.inputs.extend(place);
     state.resources.insert(
         name.to_string(),
         ResourceState {
@@ -413,6 +417,22 @@ pub async fn import(
     );
     record_known_outputs(state, stack, registry);
     Ok(())
+}
+
+/// The values a resource's provider gives it that the cloud never reports
+/// back (its region): what a read of it must be told, and what its record
+/// keeps.
+fn where_it_lives(
+    decl: &crate::stack::ResourceDecl,
+    provider: &dyn rinfra_provider::Provider,
+    registry: &Registry,
+) -> rinfra_provider::Props {
+    let mut given = serde_json::Map::new();
+    crate::plan::apply_provider_defaults(&mut given, provider.schema(), registry.defaults(), &decl.provider_defaults);
+    given
+        .into_iter()
+        .filter(|(k, _)| provider.schema().property(k).is_some_and(|p| p.read == rinfra_provider::schema::Read::Never))
+        .collect()
 }
 
 /// Records every stack output whose references are all in the state, so
@@ -508,18 +528,50 @@ fn invokes_of(stack: &Stack) -> Vec<&crate::expr::Invoke> {
     out
 }
 
+/// Whether `e` reads a resource, directly or through variables.
+fn reads_resources(stack: &Stack, e: &crate::expr::Expr) -> bool {
+    let mut todo = Vec::new();
+    e.collect_refs(&mut todo);
+    let mut seen = BTreeSet::new();
+    while let Some(r) = todo.pop() {
+        if stack.resources.contains_key(&r.root) {
+            return true;
+        }
+        if let Some(v) = stack.variables.get(&r.root) {
+            if seen.insert(r.root.clone()) {
+                v.collect_refs(&mut todo);
+            }
+        }
+    }
+    false
+}
+
+/// What resolving a stack's function calls did.
+#[derive(Debug, Default)]
+pub struct Invoked {
+    /// How many calls were made.
+    pub made: usize,
+    /// Calls that failed although their arguments read no resource: the
+    /// program is wrong, whatever the state says.
+    pub failed: Vec<crate::plan::PlanError>,
+    /// Calls that failed with arguments read from resources, which may be
+    /// stale (a resource deleted outside rinfra): their values stay
+    /// unknown, and apply calls them again once those resources are done.
+    pub deferred: Vec<crate::plan::PlanError>,
+}
+
 /// Calls every provider function of `stack` whose arguments are known
 /// from config, literals, `attrs` (resources in the state or done by now)
 /// and earlier calls, each distinct call once, and keeps the results in
 /// the stack. Calls whose arguments are still unknown stay unknown.
-/// Returns how many calls were made.
 pub async fn resolve_invokes(
     stack: &Stack,
     attrs: &BTreeMap<String, rinfra_provider::Props>,
     registry: &Registry,
-) -> Result<usize, crate::plan::PlanError> {
+) -> Invoked {
     let invokes = invokes_of(stack);
-    let mut made = 0;
+    let mut out = Invoked::default();
+    let mut failed_keys = BTreeSet::new();
     // A call's arguments may use another call's result: go round until a
     // round makes no call, which takes at most one round per call.
     for _ in 0..=invokes.len() {
@@ -531,11 +583,13 @@ pub async fn resolve_invokes(
             let ctx = stack.context(&lookup);
             for i in &invokes {
                 let Ok(args) = ctx.eval(&i.arguments) else { continue };
+                let args = stack.invokes.arguments(&i.function, args);
                 if rinfra_provider::schema::is_unknown(&args) {
                     continue;
                 }
                 let key = i.key(&args);
-                if stack.invokes.get(&key).is_none() && !todo.iter().any(|(k, _, _)| *k == key) {
+                let new = stack.invokes.get(&key).is_none() && !failed_keys.contains(&key);
+                if new && !todo.iter().any(|(k, _, _)| *k == key) {
                     todo.push((key, i, args));
                 }
             }
@@ -557,26 +611,40 @@ pub async fn resolve_invokes(
                 .map_err(|e| crate::plan::PlanError::Invoke { function: i.function.clone(), message: e.to_string() })
         });
         let results = futures::future::join_all(calls).await;
-        for ((key, _, _), r) in todo.into_iter().zip(results) {
-            let out = r?;
-            stack.invokes.insert(key, serde_json::Value::Object(out.into_iter().collect()));
-            made += 1;
+        for ((key, i, _), r) in todo.into_iter().zip(results) {
+            match r {
+                Ok(result) => {
+                    stack.invokes.insert(key, serde_json::Value::Object(result.into_iter().collect()));
+                    out.made += 1;
+                }
+                Err(e) => {
+                    failed_keys.insert(key);
+                    if reads_resources(stack, &i.arguments) {
+                        out.deferred.push(e);
+                    } else {
+                        out.failed.push(e);
+                    }
+                }
+            }
         }
     }
-    Ok(made)
+    out
 }
 
-/// Reads the resources `stack` declares with `get`, by their ids, and
-/// keeps their attributes in the stack for references. An id must be
-/// known before apply.
+/// Reads the resources `stack` declares with `get`, by their ids, in
+/// dependency order, and keeps their attributes in the stack for
+/// references. An id that waits on a function call is left for a later
+/// round unless `last`; in the last round every id must be known.
 pub async fn resolve_gets(
     stack: &Stack,
     state: &StateFile,
     registry: &Registry,
+    last: bool,
 ) -> Result<usize, crate::plan::PlanError> {
     use crate::plan::PlanError;
     let mut read = 0;
-    for (name, decl) in stack.resources.iter().filter(|(_, d)| d.get.is_some()) {
+    for name in &stack.order {
+        let Some(decl) = stack.resources.get(name) else { continue };
         if stack.reads.get(name).is_some() {
             continue;
         }
@@ -584,6 +652,7 @@ pub async fn resolve_gets(
         let none = |res: &str, path: &[String]| stack.read_attribute(res, path);
         let id = match stack.context(&none).eval(id_expr) {
             Ok(serde_json::Value::String(id)) if !rinfra_provider::schema::is_unknown(&serde_json::json!(id)) => id,
+            Ok(v) if !last && rinfra_provider::schema::is_unknown(&v) => continue,
             Ok(_) => {
                 return Err(PlanError::Get {
                     resource: name.clone(),
@@ -597,10 +666,7 @@ pub async fn resolve_gets(
             .get(&decl.type_)
             .ok_or_else(|| PlanError::UnknownType { resource: name.clone(), type_: decl.type_.clone() })?;
         let managed: BTreeSet<String> = provider.schema().properties.iter().map(|p| p.name.to_string()).collect();
-        let mut region = rinfra_provider::Props::new();
-        if let Some(r) = decl.provider_defaults.get("region").or_else(|| registry.defaults().get("region")) {
-            region.insert("region".into(), r.clone());
-        }
+        let region = where_it_lives(decl, provider.as_ref(), registry);
         let found = provider.read(&[ReadRequest::new(id.clone(), managed).with_recorded(&region)]).await.pop();
         let observed = match found {
             Some(Ok(Some(o))) => o,
@@ -637,6 +703,10 @@ pub fn apply_aliases(state: &mut StateFile, stack: &Stack) -> Vec<(String, Strin
         });
         if let Some(old) = old.cloned() {
             if state_mv(state, &old, name).is_ok() {
+                let urn = state.urn(&decl.type_, &decl.logical);
+                if let Some(r) = state.resources.get_mut(name) {
+                    r.urn = urn;
+                }
                 moved.push((old, name.clone()));
             }
         }

@@ -550,7 +550,7 @@ pub fn diff(
     let nr = provider.normalize(recorded);
     let mut out = Vec::new();
     for p in &provider.schema().properties {
-        if ignore.contains(p.name) {
+        if ignore.contains(p.name) || ignore.contains("*") {
             continue;
         }
         if p.read == Read::WhenManaged && !desired.contains_key(p.name) && !recorded.contains_key(p.name) {
@@ -714,11 +714,11 @@ pub fn plan_mode(
                 let current = current_inputs(provider.as_ref(), obs.as_ref().and_then(Option::as_ref), &rec_inputs);
                 let mut changes =
                     diff(provider.as_ref(), &desired, &current, &rec_inputs, &decl.options.ignore_changes);
-                for c in &mut changes {
-                    let top = |p: &String| p.split(['.', '[']).next().map(str::to_string);
-                    if decl.options.replace_on_changes.iter().any(|p| top(p).as_deref() == Some(&c.name) || p == "*") {
-                        c.replaces = true;
-                    }
+                let forced = |n: &str| {
+                    decl.options.replace_on_changes.contains(n) || decl.options.replace_on_changes.contains("*")
+                };
+                for c in changes.iter_mut().filter(|c| forced(&c.name)) {
+                    c.replaces = true;
                 }
                 let replaces = changes.iter().any(|c| c.replaces);
                 if replaces && auto_named {
@@ -751,7 +751,8 @@ pub fn plan_mode(
                 }
                 // hideDiffs: the change is planned and applied, but its
                 // values are not shown.
-                for c in changes.iter_mut().filter(|c| decl.options.hide_diffs.contains(&c.name)) {
+                let hidden = |n: &str| decl.options.hide_diffs.contains(n) || decl.options.hide_diffs.contains("*");
+                for c in changes.iter_mut().filter(|c| hidden(&c.name)) {
                     let hidden = || Value::String("[hidden by hideDiffs]".into());
                     c.old = c.old.as_ref().map(|_| hidden());
                     c.new = c.new.as_ref().map(|_| hidden());
@@ -877,7 +878,12 @@ pub fn delete_steps(
             return Err(PlanError::Protected { resource: name, action: "deleted" });
         }
         // Deleting what it was made with deletes it too: only forget it.
-        let goes_with = rec.deleted_with.as_ref().filter(|w| nodes.contains_key(*w) && !rec.retain_on_delete);
+        // A target that is only forgotten (`retainOnDelete`) stays, and so
+        // must this one's delete.
+        let target_goes = |w: &String| {
+            w != &name && nodes.contains_key(w) && state.resources.get(w).is_some_and(|t| !t.retain_on_delete)
+        };
+        let goes_with = rec.deleted_with.as_ref().filter(|w| target_goes(w) && !rec.retain_on_delete);
         steps.push(Step {
             name: name.clone(),
             type_: rec.type_.clone(),

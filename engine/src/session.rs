@@ -423,9 +423,22 @@ impl Session {
             // Pulumi: they change nothing.
             let t = Instant::now();
             let attrs = crate::apply::attrs_of(state, &self.registry);
-            ops::resolve_invokes(&self.stack, &attrs, &self.registry).await?;
-            if ops::resolve_gets(&self.stack, state, &self.registry).await? > 0 {
-                ops::resolve_invokes(&self.stack, &attrs, &self.registry).await?;
+            let mut invoked = ops::resolve_invokes(&self.stack, &attrs, &self.registry).await;
+            // A read may wait on a call and a call on a read: go round
+            // while reads are made, once per resource read with `get` at most.
+            let gets = self.stack.resources.values().filter(|r| r.get.is_some()).count();
+            for _ in 0..gets {
+                if ops::resolve_gets(&self.stack, state, &self.registry, false).await? == 0 {
+                    break;
+                }
+                invoked = ops::resolve_invokes(&self.stack, &attrs, &self.registry).await;
+            }
+            ops::resolve_gets(&self.stack, state, &self.registry, true).await?;
+            if let Some(e) = invoked.failed.into_iter().next() {
+                return Err(e.into());
+            }
+            for e in &invoked.deferred {
+                tracing::warn!(error = %e, "a function call on a resource's values failed; it is made again at apply");
             }
             self.phases.push(("read", t.elapsed()));
         }

@@ -846,12 +846,23 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
         };
         for (k, v) in &provider_nodes {
             check_resource_name(&mut ck, k);
-            if let Some(p) = decode_provider(&mut ck, k, v, &lines, &ctx) {
+            if let Some(p) = decode_provider(&mut ck, k, v, &lines, &ctx, registry) {
                 providers.insert(k.text.clone(), p);
             }
         }
     }
     resolve_providers(&mut ck, &providers, &mut resources);
+    // Two resources with one logical name and type would share a URN.
+    let mut urns: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    for (k, r) in &resources {
+        if let Some(first) = urns.insert((r.type_.as_str(), r.logical.as_str()), k.as_str()) {
+            ck.push(
+                Diagnostic::new(format!("`{first}` and `{k}` both have the logical name `{}`", r.logical))
+                    .at(r.name_span, "same name and type")
+                    .with_hint("give each resource of a type its own `name:`"),
+            );
+        }
+    }
 
     // Check every reference, and find the dependencies of each node.
     let scope = Scope {
@@ -885,6 +896,37 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
                     Diagnostic::new(format!("{option} names unknown resource `{dep}`"))
                         .at(*span, "no such resource")
                         .with_hint(hint),
+                );
+            }
+        }
+        if let Some((w, span)) = &r.options.deleted_with {
+            // Following the chain back to this resource would forget every
+            // member and delete none.
+            let mut seen = BTreeSet::new();
+            let mut at = Some(w);
+            while let Some(cur) = at {
+                if cur == k {
+                    ck.push(
+                        Diagnostic::new(format!("deletedWith of `{k}` leads back to `{k}`"))
+                            .at(*span, "a cycle")
+                            .with_hint("deletedWith names the resource whose deletion deletes this one"),
+                    );
+                    break;
+                }
+                if !seen.insert(cur.clone()) {
+                    break;
+                }
+                at = resources.get(cur).and_then(|t| t.options.deleted_with.as_ref()).map(|(n, _)| n);
+            }
+        }
+        if let Some(g) = &r.get {
+            let mut refs = Vec::new();
+            g.collect_refs(&mut refs);
+            for rf in refs.iter().filter(|rf| resources.get(&rf.root).is_some_and(|t| t.get.is_none())) {
+                ck.push(
+                    Diagnostic::new(format!("the id of `{k}` reads `{}`, which this stack manages", rf.root))
+                        .at(rf.span, "known only after apply")
+                        .with_hint("a resource read with `get` is read before anything is made; give its id from config or a literal"),
                 );
             }
         }
@@ -1428,6 +1470,7 @@ fn decode_provider(
     node: &Node,
     lines: &[&str],
     ctx: &crate::expr::EvalContext<'_>,
+    registry: &Registry,
 ) -> Option<ProviderDecl> {
     let entries = ck.expect_map(node, &format!("provider `{}`", key.text))?;
     let mut decl = ProviderDecl { package: String::new(), defaults: Props::new(), default: false, span: key.span };
@@ -1436,11 +1479,20 @@ fn decode_provider(
             "type" => {
                 let t = v.as_str().unwrap_or_default();
                 decl.package = t.trim_start_matches(PROVIDER_PREFIX).to_string();
-                if decl.package != "aws" {
+                let prefix = format!("{}:", decl.package);
+                if !registry.tokens().any(|t| t.starts_with(&prefix)) {
+                    let packages: BTreeSet<&str> = registry.tokens().filter_map(|t| t.split(':').next()).collect();
                     ck.push(
                         Diagnostic::new(format!("provider package `{}` is not supported", decl.package))
                             .at(v.span, "unknown package")
-                            .with_hint("rinfra has the `aws` provider: `pulumi:providers:aws`"),
+                            .with_hint(format!(
+                                "rinfra has: {}",
+                                packages
+                                    .iter()
+                                    .map(|p| format!("`{PROVIDER_PREFIX}{p}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )),
                     );
                 }
             }
@@ -1495,6 +1547,11 @@ fn decode_provider(
                         }
                     };
                     match (name, &value) {
+                        ("region", Value::String(r)) if !rinfra_provider::schema::is_region_name(r) => ck.push(
+                            Diagnostic::new(format!("`{r}` is not a region"))
+                                .at(pv.span, "not a region")
+                                .with_hint("write a region such as us-east-1 or eu-west-2"),
+                        ),
                         ("region", Value::String(_)) => {
                             decl.defaults.insert("region".into(), value);
                         }
@@ -1815,6 +1872,18 @@ fn check_invokes(ck: &mut Checker, stack: &Stack, registry: &Registry) {
             continue;
         };
         let names: Vec<&str> = f.arguments().iter().map(|(n, _)| *n).collect();
+        // A call goes to the package's default provider: an explicit one
+        // marked `defaultProvider` gives its settings as arguments.
+        let package = i.function.split(':').next().unwrap_or_default();
+        if let Some(p) = stack.providers.values().find(|p| p.default && p.package == package) {
+            let given: serde_json::Map<String, Value> = p
+                .defaults
+                .iter()
+                .filter(|(k, _)| names.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            stack.invokes.set_defaults(&i.function, given);
+        }
         if let Expr::Map(entries, span) = i.arguments.as_ref() {
             for (k, _) in entries {
                 if !names.contains(&k.text.as_str()) {
@@ -1872,6 +1941,13 @@ fn check_values(ck: &mut Checker, stack: &Stack, registry: &Registry) {
         };
         rinfra_provider::schema::coerce_props(&provider.schema().properties, &mut props);
         crate::plan::apply_provider_defaults(&mut props, provider.schema(), registry.defaults(), &r.provider_defaults);
+        // An auto-name is checked as the name it will be: the logical name
+        // and seven hex digits.
+        let name_key = provider.schema().name_property;
+        let auto = crate::plan::is_auto_named(provider.schema()) && !props.contains_key(name_key);
+        if auto {
+            props.insert(name_key.to_string(), Value::String(format!("{}-0000000", r.logical)));
+        }
         let mut violations = Vec::new();
         validate_props(&provider.schema().properties, &props, &[], &mut violations);
         // Cross-property rules run even when a value is wrong, so one run
@@ -1888,18 +1964,35 @@ fn check_values(ck: &mut Checker, stack: &Stack, registry: &Registry) {
             }
         }
         for v in violations {
-            let span = if v.path.is_empty() { r.name_span } else { locate(&r.properties, &v.path, v.at_key) };
+            let generated = auto && v.path == [PathSeg::Key(name_key.to_string())];
+            let span =
+                if v.path.is_empty() || generated { r.name_span } else { locate(&r.properties, &v.path, v.at_key) };
             let mut d =
                 Diagnostic::new(format!("{} (resource `{}`, {})", v.message, r.name, r.type_)).at(span, label_for(&v));
-            if let Some(h) = v.hint {
+            if generated {
+                d = d.with_hint(format!(
+                    "the name is generated from the logical name `{}`; set the `{name_key}` property, or a shorter resource-level `name:`",
+                    r.logical
+                ));
+            } else if let Some(h) = v.hint {
                 d = d.with_hint(h);
             }
             ck.push(d);
         }
         for (option, p, span) in &r.options.property_names {
-            // Pulumi writes nested paths (`tags.env`); the first part names
-            // the property.
-            let top = p.split(['.', '[']).next().unwrap_or(p);
+            if p == "*" {
+                continue;
+            }
+            if p.contains(['.', '[']) {
+                let top = p.split(['.', '[']).next().unwrap_or(p);
+                ck.push(
+                    Diagnostic::new(format!("{option} of `{}` names a path inside a property, `{p}`", r.name))
+                        .at(*span, "nested paths are not supported yet")
+                        .with_hint(format!("name the whole property, `{top}`")),
+                );
+                continue;
+            }
+            let top = p.as_str();
             if provider.schema().property(top).is_none() {
                 let hint = match did_you_mean(top, provider.schema().properties.iter().map(|p| p.name)) {
                     Some(s) => format!("did you mean `{s}`?"),

@@ -231,6 +231,29 @@ pub fn region_property() -> Property {
     p
 }
 
+/// Whether `r` is shaped like an AWS region name (`us-west-2`,
+/// `eu-central-1`, `us-gov-east-1`): lower-case words joined by dashes,
+/// ending with a number.
+pub fn is_region_name(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+        && parts.first().is_some_and(|p| p.chars().all(|c| c.is_ascii_lowercase()))
+}
+
+/// A violation when `props` name a region that cannot be one.
+pub fn region_violation(props: &Props) -> Option<Violation> {
+    let r = props.get("region")?.as_str()?;
+    (!is_unknown(&Value::String(r.to_string())) && !is_region_name(r)).then(|| {
+        Violation::new(
+            key_path("region"),
+            format!("`{r}` is not a region"),
+            Some("write a region such as us-east-1 or eu-west-2".into()),
+        )
+    })
+}
+
 /// The string map under `key` (such as tags or dimensions), empty when
 /// absent.
 pub fn string_map(p: &Props, key: &str) -> BTreeMap<String, String> {

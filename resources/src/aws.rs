@@ -246,7 +246,9 @@ impl Aws {
         if self.settings.region.as_deref() == Some(region) {
             return None;
         }
-        let mut regional = self.regional.lock().ok()?;
+        // A poisoned lock still holds a sound map: entries are inserted
+        // whole. Going on is right; falling back to this region is not.
+        let mut regional = self.regional.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let made = regional.entry(region.to_string()).or_insert_with(|| {
             let settings = AwsSettings { region: Some(region.to_string()), ..self.settings.clone() };
             let factor = if self.limiter_is_local() { LOCAL_RATE_FACTOR } else { 1.0 };
@@ -491,7 +493,7 @@ impl<P> Regional<P> {
     /// (or no region is asked for) and the caller should do the work.
     pub fn get(&self, aws: &Aws, region: Option<&str>, make: impl FnOnce(Arc<Aws>) -> P) -> Option<Arc<P>> {
         let other = aws.in_region(region)?;
-        let mut made = self.made.lock().ok()?;
+        let mut made = self.made.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = other.region().unwrap_or_default().to_string();
         Some(made.entry(key).or_insert_with(|| Arc::new(make(other))).clone())
     }

@@ -569,7 +569,7 @@ impl Provider for KinesisStream {
     }
 
     fn check(&self, props: &Props) -> Vec<Violation> {
-        let mut out = Vec::new();
+        let mut out: Vec<Violation> = crate::schema::region_violation(props).into_iter().collect();
         let mode = props.get("streamModeDetails").and_then(|m| m.get("streamMode"));
         let on_demand = mode.and_then(Value::as_str) == Some("ON_DEMAND");
         let mode_known = !mode.is_some_and(is_unknown);

@@ -607,7 +607,7 @@ impl Provider for MetricAlarmProvider {
     }
 
     fn check(&self, props: &Props) -> Vec<Violation> {
-        let mut out = Vec::new();
+        let mut out: Vec<Violation> = crate::schema::region_violation(props).into_iter().collect();
         let known = |k: &str| props.get(k).filter(|v| !is_unknown(v));
         let queries = props.get("metricQueries").and_then(Value::as_array).filter(|q| !q.is_empty());
         if let Some(queries) = queries {

@@ -190,10 +190,16 @@ enum Outcome {
     Forgotten,
 }
 
-/// Reads one resource; `None` when the read itself failed.
+/// Reads one resource where `desired` says it lives (its region); `None`
+/// when the read itself failed. What the cloud never reports back (the
+/// region) is taken from `desired`, so the record keeps it.
 async fn read_back(provider: &dyn Provider, id: &str, desired: &Props) -> Option<Option<Observed>> {
     let managed: BTreeSet<String> = desired.keys().cloned().collect();
-    provider.read(&[ReadRequest::new(id, managed)]).await.pop().and_then(Result::ok)
+    let found = provider.read(&[ReadRequest::new(id, managed).with_recorded(desired)]).await.pop()?.ok()?;
+    Some(found.map(|mut o| {
+        o.inputs = crate::plan::current_inputs(provider, Some(&o), desired);
+        o
+    }))
 }
 
 /// Which steps each step waits for, by index into `steps`.
@@ -316,9 +322,8 @@ pub async fn apply(
             // can be called now.
             let mut invoke_error = None;
             if let (Some(stack), false) = (stack, ready.is_empty()) {
-                if let Err(e) = crate::ops::resolve_invokes(stack, &attrs_of(journal.state, registry), registry).await {
-                    invoke_error = Some(e.to_string());
-                }
+                let invoked = crate::ops::resolve_invokes(stack, &attrs_of(journal.state, registry), registry).await;
+                invoke_error = invoked.failed.iter().chain(&invoked.deferred).next().map(ToString::to_string);
             }
             let mut batch = Vec::new();
             for (i, half) in ready {
@@ -338,13 +343,15 @@ pub async fn apply(
                     }
                     observer.event(Event::Started { name: step.name.clone(), op: step.op });
                 }
-                if let Some(message) = &invoke_error {
-                    let e = PlanError::Invoke { function: "fn::invoke".into(), message: message.clone() };
-                    fail(&mut report, step, e.into());
-                    continue;
-                }
                 match prepare(step, half, stack, journal.state, registry) {
                     Ok(t) => batch.push((i, half, t)),
+                    // A value still unknown because a function call failed:
+                    // say which call, not just that the value is unknown.
+                    Err(StepError::Plan(PlanError::Eval { .. })) if invoke_error.is_some() => {
+                        let message = invoke_error.clone().unwrap_or_default();
+                        let e = PlanError::Invoke { function: "fn::invoke".into(), message };
+                        fail(&mut report, step, e.into());
+                    }
                     Err(e) => fail(&mut report, step, e),
                 }
             }
@@ -453,7 +460,17 @@ pub async fn apply(
                     };
                     let (inputs, outs) = match observed {
                         Some(o) => (o.inputs, attributes(&outputs, &o.outputs)),
-                        None => (desired.into_iter().filter(|(k, _)| k.as_str() == "name").collect(), outputs),
+                        // Unread, it has at least its name and where it is.
+                        None => {
+                            let never_read = |k: &str| {
+                                registry.get(&step.type_).and_then(|p| p.schema().property(k)).is_some_and(|p| {
+                                    p.read == rinfra_provider::schema::Read::Never
+                                        && p.change == rinfra_provider::schema::Change::Replace
+                                })
+                            };
+                            let kept = desired.into_iter().filter(|(k, _)| k.as_str() == "name" || never_read(k));
+                            (kept.collect(), outputs)
+                        }
                     };
                     journal.record_created(step, Created { id, outputs: outs }, inputs);
                     fail(&mut report, step, StepError::Provider(*source));
@@ -481,8 +498,9 @@ pub async fn apply(
     if report.ok() && options.update_outputs {
         if let Some(stack) = stack {
             // Outputs may call functions on what was just made.
-            if let Err(e) = crate::ops::resolve_invokes(stack, &attrs_of(journal.state, registry), registry).await {
-                tracing::warn!(error = %e, "a provider function for the outputs failed");
+            let invoked = crate::ops::resolve_invokes(stack, &attrs_of(journal.state, registry), registry).await;
+            for e in invoked.failed.iter().chain(&invoked.deferred) {
+                tracing::warn!(error = %e, "a function call for the outputs failed; the output is left empty");
             }
         }
         journal.record_outputs(registry);

@@ -51,14 +51,24 @@ pub fn secret_output_texts(state: &StateFile, secret_outputs: &BTreeMap<String, 
             } else {
                 r.outputs.get(o).or_else(|| r.inputs.get(o)).cloned()
             };
-            match v {
-                Some(serde_json::Value::String(s)) if !s.is_empty() => out.push(s),
-                Some(serde_json::Value::Null) | None => {}
-                Some(other) => out.push(other.to_string()),
+            if let Some(v) = v {
+                texts_in(&v, &mut out);
             }
         }
     }
     out
+}
+
+/// Every text inside `v`, for sealing it by value: a map or list is sealed
+/// through its strings. Numbers and booleans are left out: sealing every
+/// `1` or `true` in a state would hide far more than the secret.
+fn texts_in(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) if !s.is_empty() => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|i| texts_in(i, out)),
+        serde_json::Value::Object(m) => m.values().for_each(|i| texts_in(i, out)),
+        _ => {}
+    }
 }
 
 impl Store for BackendStore {
