@@ -176,6 +176,10 @@ pub struct PropChange {
     /// Whether the current value was changed outside rinfra (it differs
     /// from what the state recorded).
     pub drift: bool,
+    /// How the provider will make the change, when that is worth saying
+    /// (a shard count changed in several steps).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The plan for one resource.
@@ -565,6 +569,7 @@ pub fn diff(
                 new: d.cloned(),
                 replaces: p.change == Change::Replace,
                 drift,
+                note: provider.change_note(p.name, c, d),
             });
         }
     }
@@ -737,6 +742,7 @@ pub fn plan_mode(
                             new: Some(fresh),
                             replaces: true,
                             drift: false,
+                            note: None,
                         });
                     }
                 }

@@ -104,7 +104,10 @@ pub fn value(v: &Value, indent: usize) -> String {
 
 fn change_lines(out: &mut String, c: &PropChange, width: usize, st: &Style) {
     let pad = "      ";
-    let forces = if c.replaces { format!(" {}# forces replacement{}", st.red, st.reset) } else { String::new() };
+    let mut forces = if c.replaces { format!(" {}# forces replacement{}", st.red, st.reset) } else { String::new() };
+    if let Some(note) = &c.note {
+        forces.push_str(&format!(" {}# {note}{}", st.dim, st.reset));
+    }
     let drift = if c.drift { format!(" {}# changed outside rinfra{}", st.dim, st.reset) } else { String::new() };
     match (&c.old, &c.new) {
         (None, Some(n)) => {

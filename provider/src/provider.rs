@@ -213,6 +213,12 @@ pub trait Provider: Send + Sync {
         Vec::new()
     }
 
+    /// A sentence on how a change of `property` from `current` to
+    /// `desired` will be made, for plans, when it is not one plain call.
+    fn change_note(&self, _property: &str, _current: Option<&Value>, _desired: Option<&Value>) -> Option<String> {
+        None
+    }
+
     /// Checks that the cloud can go from `current` to `desired` in place,
     /// for limits that depend on both (such as how far a shard count may
     /// move in one step). Runs at plan time, before any write.

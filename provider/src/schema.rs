@@ -67,6 +67,10 @@ pub enum Type {
     },
     /// A nested object with its own properties.
     Object(Vec<Property>),
+    /// A JSON document, such as an IAM policy, given as JSON text or as a
+    /// mapping. It compares as JSON: key order, whitespace, and a single
+    /// statement or value against a one-element list make no difference.
+    Json,
 }
 
 /// How a change to a property is carried out.
@@ -190,6 +194,7 @@ impl Type {
                 or_ref(s)
             }
             Type::Object(props) => or_ref(properties_json_schema(props)),
+            Type::Json => json!({"anyOf": [{"type": "string"}, {"type": "object"}]}),
         }
     }
 }
@@ -374,6 +379,7 @@ fn type_name(ty: &Type) -> String {
         Type::List { item, .. } => format!("a list of {}", type_name(item).trim_start_matches("a ")),
         Type::Map { .. } => "a map".into(),
         Type::Object(_) => "an object".into(),
+        Type::Json => "a JSON document".into(),
     }
 }
 
@@ -386,6 +392,7 @@ fn example(ty: &Type) -> String {
         Type::Enum(options) => format!("write one of: {}", options.join(", ")),
         Type::List { .. } => "write a list, as `- item` lines or `[a, b]`".into(),
         Type::Map { .. } | Type::Object(_) => "write `key: value` entries on indented lines".into(),
+        Type::Json => "write the document as JSON text, or as a mapping (`fn::toJSON` also works)".into(),
     }
 }
 
@@ -562,6 +569,19 @@ pub fn validate_value(ty: &Type, value: &Value, path: &[PathSeg], out: &mut Vec<
             Some(map) => validate_props(props, map, path, out),
             None => mismatch(out),
         },
+        Type::Json => match value {
+            Value::Object(_) => {}
+            Value::String(s) => {
+                if let Err(e) = serde_json::from_str::<Value>(s) {
+                    out.push(Violation::new(
+                        path.to_vec(),
+                        format!("not a JSON document: {e}"),
+                        Some("check the quotes and commas, or write the document as a mapping".into()),
+                    ));
+                }
+            }
+            _ => mismatch(out),
+        },
     }
 }
 
@@ -602,8 +622,60 @@ pub fn normalize_value(ty: &Type, v: &Value) -> Value {
             let inner: Props = map.iter().map(|(k, x)| (k.clone(), x.clone())).collect();
             Value::Object(normalize_props(props, &inner).into_iter().collect())
         }
+        (Type::Json, v) if !is_unknown(v) => canonical_json(v).unwrap_or_else(|| v.clone()),
         _ => v.clone(),
     }
+}
+
+/// The keys of a policy document whose value may be one item or a list
+/// of them, with the same meaning: AWS writes a single item either way.
+const ONE_OR_MANY: &[&str] = &["Action", "NotAction", "Resource", "NotResource", "AWS", "Service", "Federated"];
+
+/// A JSON document in one canonical form, as text: parsed from text if it
+/// is text, keys sorted (serde_json's maps are ordered), `Statement` always
+/// a list in a set's order, and a one-element list under the keys of
+/// [`ONE_OR_MANY`] or a `Condition` key (`aws:SourceArn`) written as its
+/// element. `None` when the text is not JSON.
+pub fn canonical_json(v: &Value) -> Option<Value> {
+    fn canon(v: Value, key: Option<&str>) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.into_iter()
+                    .map(|(k, x)| {
+                        let x = canon(x, Some(&k));
+                        // Statements are a set, as AWS evaluates them.
+                        let x = match (k.as_str(), x) {
+                            ("Statement", Value::Object(o)) => Value::Array(vec![Value::Object(o)]),
+                            ("Statement", Value::Array(mut s)) => {
+                                s.sort_by_key(ToString::to_string);
+                                Value::Array(s)
+                            }
+                            (_, other) => other,
+                        };
+                        (k, x)
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => {
+                let mut items: Vec<Value> = items.into_iter().map(|i| canon(i, None)).collect();
+                let single = key.is_some_and(|k| ONE_OR_MANY.contains(&k) || k.contains(':'));
+                if single && items.len() == 1 {
+                    return items.remove(0);
+                }
+                if single {
+                    // Actions and resources are sets.
+                    items.sort_by_key(ToString::to_string);
+                }
+                Value::Array(items)
+            }
+            other => other,
+        }
+    }
+    let doc = match v {
+        Value::String(s) => serde_json::from_str::<Value>(s).ok()?,
+        other => other.clone(),
+    };
+    Some(Value::String(canon(doc, None).to_string()))
 }
 
 /// Turns quoted scalars into the type a property declares, as Pulumi
@@ -641,6 +713,8 @@ pub fn coerce_value(ty: &Type, v: &Value) -> Value {
                 })
                 .collect(),
         ),
+        // A document written as a mapping is sent as its JSON text.
+        (Type::Json, Value::Object(_) | Value::Array(_)) if !is_unknown(v) => Value::String(v.to_string()),
         _ => v.clone(),
     }
 }
@@ -709,6 +783,24 @@ mod tests {
         let props = vec![Property::new("retention", Type::Integer { min: None, max: None }, "").default(json!(24))];
         let n = normalize_props(&props, &Props::new());
         assert_eq!(n.get("retention"), Some(&json!(24)));
+    }
+
+    #[test]
+    fn policy_documents_compare_as_json() {
+        let a = json!(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["sqs:SendMessage"],"Resource":"*"}}"#
+        );
+        let b = json!({"Statement": [{"Resource": ["*"], "Action": "sqs:SendMessage", "Effect": "Allow"}], "Version": "2012-10-17"});
+        assert_eq!(normalize_value(&Type::Json, &a), normalize_value(&Type::Json, &b));
+        let c = json!({"Statement": [{"Action": ["b", "a"]}]});
+        let d = json!({"Statement": [{"Action": ["a", "b"]}]});
+        assert_eq!(normalize_value(&Type::Json, &c), normalize_value(&Type::Json, &d), "actions are a set");
+        let e = json!({"Statement": [{"Action": "a"}, {"Action": "b"}]});
+        let f = json!({"Statement": [{"Action": "b"}, {"Action": "a"}]});
+        assert_eq!(normalize_value(&Type::Json, &e), normalize_value(&Type::Json, &f), "statements are a set");
+        let mut bad = Vec::new();
+        validate_value(&Type::Json, &json!("{not json"), &[], &mut bad);
+        assert_eq!(bad.len(), 1);
     }
 
     #[test]

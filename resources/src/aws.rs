@@ -206,6 +206,8 @@ pub struct Aws {
     cloudwatch: OnceCell<aws_sdk_cloudwatch::Client>,
     s3: OnceCell<aws_sdk_s3::Client>,
     sts: OnceCell<aws_sdk_sts::Client>,
+    sns: OnceCell<aws_sdk_sns::Client>,
+    sqs: OnceCell<aws_sdk_sqs::Client>,
     stats: Arc<CallStats>,
     limiter: RateLimiter,
     /// The same connection in other regions, for resources whose provider
@@ -227,6 +229,8 @@ impl Aws {
             cloudwatch: OnceCell::new(),
             s3: OnceCell::new(),
             sts: OnceCell::new(),
+            sns: OnceCell::new(),
+            sqs: OnceCell::new(),
             stats: Arc::new(CallStats::default()),
             regional: Mutex::new(BTreeMap::new()),
         })
@@ -260,6 +264,8 @@ impl Aws {
                 cloudwatch: OnceCell::new(),
                 s3: OnceCell::new(),
                 sts: OnceCell::new(),
+                sns: OnceCell::new(),
+                sqs: OnceCell::new(),
                 stats: self.stats.clone(),
                 regional: Mutex::new(BTreeMap::new()),
             })
@@ -349,6 +355,30 @@ impl Aws {
                     .interceptor(CountCalls(self.stats.clone()))
                     .build();
                 aws_sdk_sts::Client::from_conf(conf)
+            })
+            .await
+    }
+
+    /// The SNS client.
+    pub async fn sns(&self) -> &aws_sdk_sns::Client {
+        self.sns
+            .get_or_init(|| async {
+                let conf = aws_sdk_sns::config::Builder::from(self.config().await)
+                    .interceptor(CountCalls(self.stats.clone()))
+                    .build();
+                aws_sdk_sns::Client::from_conf(conf)
+            })
+            .await
+    }
+
+    /// The SQS client.
+    pub async fn sqs(&self) -> &aws_sdk_sqs::Client {
+        self.sqs
+            .get_or_init(|| async {
+                let conf = aws_sdk_sqs::config::Builder::from(self.config().await)
+                    .interceptor(CountCalls(self.stats.clone()))
+                    .build();
+                aws_sdk_sqs::Client::from_conf(conf)
             })
             .await
     }

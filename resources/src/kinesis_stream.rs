@@ -42,6 +42,23 @@ const METRICS_AND_ALL: &[&str] = &[
 /// once, and answers LimitExceededException beyond it.
 const CREATING_AT_ONCE: usize = 5;
 
+/// How many UpdateShardCount calls AWS allows per stream in a rolling day.
+const SCALINGS_PER_DAY: usize = 10;
+
+/// The shard counts UpdateShardCount goes through from `from` to `to`: at
+/// most double, and at least half (rounded up), of the count before each
+/// call. 1 → 8 is 2, 4, 8; 8 → 1 is 4, 2, 1.
+pub fn shard_steps(from: i32, to: i32) -> Vec<i32> {
+    let mut steps = Vec::new();
+    let mut at = from.max(1);
+    // Each step at least halves the distance, so 64 steps reach any i32.
+    while at != to && steps.len() < 64 {
+        at = if to > at { to.min(at.saturating_mul(2)) } else { to.max((at + 1) / 2) };
+        steps.push(at);
+    }
+    steps
+}
+
 /// Kinesis accepts at most this many tags in one AddTagsToStream call.
 const TAGS_PER_CALL: usize = 10;
 
@@ -534,18 +551,25 @@ impl KinesisStream {
             self.wait_active(name, Missing::Fail, progress).await?;
         }
         if new_mode == "PROVISIONED" {
-            if let Some(target) = int_prop(new, "shardCount").filter(|t| Some(*t) != int_prop(old, "shardCount")) {
-                progress.status(&format!("resharding to {target}"));
-                self.mutate(name, "UpdateShardCount", progress, || {
-                    client
-                        .update_shard_count()
-                        .stream_name(name)
-                        .target_shard_count(target)
-                        .scaling_type(ScalingType::UniformScaling)
-                        .send()
-                })
-                .await?;
-                self.wait_active(name, Missing::Fail, progress).await?;
+            if let (Some(from), Some(target)) = (int_prop(old, "shardCount"), int_prop(new, "shardCount")) {
+                // Legal steps, each waited out: a stream interrupted between
+                // two is ACTIVE at the shard count of the last one, and the
+                // next plan goes on from there.
+                let steps = shard_steps(from, target);
+                let count = steps.len();
+                for (i, step) in steps.into_iter().enumerate() {
+                    progress.status(&format!("resharding to {step} (step {} of {count})", i + 1));
+                    self.mutate(name, "UpdateShardCount", progress, || {
+                        client
+                            .update_shard_count()
+                            .stream_name(name)
+                            .target_shard_count(step)
+                            .scaling_type(ScalingType::UniformScaling)
+                            .send()
+                    })
+                    .await?;
+                    self.wait_active(name, Missing::Fail, progress).await?;
+                }
             }
         }
         let (from, to) =
@@ -627,22 +651,34 @@ impl Provider for KinesisStream {
         out
     }
 
+    fn change_note(&self, property: &str, current: Option<&Value>, desired: Option<&Value>) -> Option<String> {
+        let (from, to) = (current?.as_i64()?, desired?.as_i64()?);
+        let steps = shard_steps(i32::try_from(from).ok()?, i32::try_from(to).ok()?);
+        (property == "shardCount" && steps.len() > 1).then(|| {
+            let path: Vec<String> = std::iter::once(from.to_string()).chain(steps.iter().map(i32::to_string)).collect();
+            format!("in {} UpdateShardCount steps: {}", steps.len(), path.join(" → "))
+        })
+    }
+
     fn check_change(&self, current: &Props, desired: &Props) -> Vec<Violation> {
-        // UpdateShardCount refuses more than doubling or less than halving
-        // in one step; AWS answers LimitExceededException, which must not
-        // be retried, so it is refused before anything is sent.
+        // UpdateShardCount goes at most to double or half in one call, and
+        // AWS allows ten calls per stream in a rolling day; a change that
+        // needs more is refused before anything is sent, rather than fail
+        // half way.
         let (Some(from), Some(to)) = (int_prop(current, "shardCount"), int_prop(desired, "shardCount")) else {
             return Vec::new();
         };
         if mode_of(current) != "PROVISIONED" || mode_of(desired) != "PROVISIONED" || from == to {
             return Vec::new();
         }
-        if to > from * 2 || to * 2 < from {
-            let (low, high) = ((from + 1) / 2, from * 2);
+        let steps = shard_steps(from, to);
+        if steps.len() > SCALINGS_PER_DAY {
             return vec![Violation::new(
                 key_path("shardCount"),
-                format!("shardCount cannot go from {from} to {to} in one step"),
-                Some(format!("Kinesis allows {low} to {high} from {from} shards; change it in several `up` runs")),
+                format!("shardCount {from} → {to} needs {} UpdateShardCount calls", steps.len()),
+                Some(format!(
+                    "AWS allows {SCALINGS_PER_DAY} per stream in 24 hours; change it in smaller moves on different days"
+                )),
             )];
         }
         Vec::new()
@@ -876,5 +912,28 @@ impl KinesisStream {
         }
         out.entry("tags".to_string()).or_insert_with(|| json!({}));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_counts_move_in_legal_steps() {
+        assert_eq!(shard_steps(1, 8), [2, 4, 8]);
+        assert_eq!(shard_steps(8, 1), [4, 2, 1]);
+        assert_eq!(shard_steps(3, 10), [6, 10]);
+        assert_eq!(shard_steps(5, 1), [3, 2, 1], "half of 5 rounds up");
+        assert_eq!(shard_steps(4, 4), Vec::<i32>::new());
+        assert_eq!(shard_steps(1, 10_000).len(), 14);
+        for (from, to) in [(1, 8), (8, 1), (7, 100), (100, 7), (13, 14)] {
+            let mut at = from;
+            for s in shard_steps(from, to) {
+                assert!(s <= at * 2 && s * 2 >= at, "{at} → {s} is not a legal step");
+                at = s;
+            }
+            assert_eq!(at, to);
+        }
     }
 }

@@ -5,9 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![allow(clippy::arithmetic_side_effects, clippy::cast_possible_truncation, missing_docs)]
 
+mod alerting;
 mod cli;
 mod drift;
 mod e2e;
+mod messaging;
 mod project_errors;
 mod pulumi;
 mod regressions;

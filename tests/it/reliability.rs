@@ -7,9 +7,18 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
-/// A stack of `n` streams, each with an alarm on it.
+/// A stack of `n` streams, each with an alarm on it, and the alerting
+/// types: a topic, a queue, the queue's policy and its subscription to the
+/// topic, so that every type is killed and faulted too.
 pub(crate) fn pairs(n: usize) -> String {
     let mut s = String::from("name: pairs\nresources:\n");
+    s.push_str(concat!(
+        "  topic:\n    type: aws:sns:Topic\n    properties:\n      name: PREFIX-topic\n",
+        "  queue:\n    type: aws:sqs:Queue\n    properties:\n      name: PREFIX-queue\n",
+        "  queuePolicy:\n    type: aws:sqs:QueuePolicy\n    properties:\n      queueUrl: ${queue.url}\n",
+        "      policy: {Statement: {Effect: Allow, Principal: {Service: sns.amazonaws.com}, Action: sqs:SendMessage, Resource: '${queue.arn}'}}\n",
+        "  sub:\n    type: aws:sns:TopicSubscription\n    properties:\n      topic: ${topic.arn}\n      protocol: sqs\n      endpoint: ${queue.arn}\n",
+    ));
     for i in 0..n {
         s.push_str(&format!(
             "  s{i}:\n    type: aws:kinesis:Stream\n    properties:\n      name: PREFIX-s{i}\n      shardCount: 1\n      retentionPeriod: 48\n      shardLevelMetrics: [IncomingBytes, WriteProvisionedThroughputExceeded]\n      tags:\n        index: \"{i}\"\n"
@@ -20,6 +29,38 @@ pub(crate) fn pairs(n: usize) -> String {
     }
     s.push_str("outputs:\n  first: ${s0.arn}\n");
     s
+}
+
+/// The topic, queue, queue policy and subscriptions in the cloud for this
+/// test's prefix, as the state would name them (names, the queue's URL,
+/// subscription ARNs).
+pub(crate) async fn alerting_in_cloud(env: &Env, cloud: &Cloud) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let topic_name = env.name("topic");
+    let topics = cloud.sns.list_topics().send().await.unwrap();
+    let topic_arn =
+        topics.topics().iter().filter_map(|t| t.topic_arn()).find(|a| a.ends_with(&format!(":{topic_name}")));
+    if let Some(arn) = topic_arn {
+        out.insert(topic_name);
+        let subs = cloud.sns.list_subscriptions_by_topic().topic_arn(arn).send().await.unwrap();
+        out.extend(subs.subscriptions().iter().filter_map(|s| s.subscription_arn().map(str::to_string)));
+    }
+    if let Ok(q) = cloud.sqs.get_queue_url().queue_name(env.name("queue")).send().await {
+        out.insert(env.name("queue"));
+        let url = q.queue_url().unwrap_or_default().to_string();
+        let policy = cloud
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::Policy)
+            .send()
+            .await
+            .unwrap();
+        if policy.attributes().is_some_and(|a| a.contains_key(&aws_sdk_sqs::types::QueueAttributeName::Policy)) {
+            out.insert(url);
+        }
+    }
+    out
 }
 
 /// The streams and the alarms in the cloud whose names carry this test's prefix.
@@ -59,10 +100,13 @@ pub(crate) async fn assert_converged(env: &Env, cloud: &Cloud, n: usize) {
     let (streams, alarms) = in_cloud(env, cloud).await;
     assert_eq!(streams, want_streams, "no orphaned or missing stream");
     assert_eq!(alarms, want_alarms, "no orphaned or missing alarm");
+    let alerting = alerting_in_cloud(env, cloud).await;
+    assert_eq!(alerting.len(), 4, "one topic, queue, policy and subscription, no orphan: {alerting:?}");
     let state = env.stored_state(cloud, "pairs").await.expect("a state");
     let ids: BTreeSet<String> =
         state["resources"].as_object().unwrap().values().map(|r| r["id"].as_str().unwrap().to_string()).collect();
-    assert_eq!(ids, want_streams.union(&want_alarms).cloned().collect(), "the state records each resource once");
+    let want: BTreeSet<String> = want_streams.union(&want_alarms).chain(alerting.iter()).cloned().collect();
+    assert_eq!(ids, want, "the state records each resource once");
     assert!(state.get("pending").is_none(), "nothing is left pending: {state}");
     env.rinfra(&["state", "verify"]).expect_code(0);
 }
@@ -71,7 +115,8 @@ pub(crate) async fn assert_converged(env: &Env, cloud: &Cloud, n: usize) {
 /// test's prefix: nothing orphaned, nothing invented.
 async fn assert_truthful(env: &Env, cloud: &Cloud) {
     let (streams, alarms) = in_cloud(env, cloud).await;
-    let in_cloud: BTreeSet<String> = streams.union(&alarms).cloned().collect();
+    let alerting = alerting_in_cloud(env, cloud).await;
+    let in_cloud: BTreeSet<String> = streams.union(&alarms).chain(alerting.iter()).cloned().collect();
     let state = env.state("pairs");
     let in_state: BTreeSet<String> =
         state["resources"].as_object().unwrap().values().map(|r| r["id"].as_str().unwrap().to_string()).collect();

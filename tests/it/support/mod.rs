@@ -310,6 +310,10 @@ pub struct Cloud {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// S3, for state buckets.
     pub s3: aws_sdk_s3::Client,
+    /// SNS.
+    pub sns: aws_sdk_sns::Client,
+    /// SQS.
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl Cloud {
@@ -328,7 +332,13 @@ impl Cloud {
             .load()
             .await;
         let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
-        Cloud { kinesis: aws_sdk_kinesis::Client::new(&conf), cloudwatch: aws_sdk_cloudwatch::Client::new(&conf), s3 }
+        Cloud {
+            kinesis: aws_sdk_kinesis::Client::new(&conf),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&conf),
+            s3,
+            sns: aws_sdk_sns::Client::new(&conf),
+            sqs: aws_sdk_sqs::Client::new(&conf),
+        }
     }
 
     /// Creates a state bucket for one test, with versioning when asked.

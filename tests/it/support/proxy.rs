@@ -209,9 +209,13 @@ async fn serve(mut conn: TcpStream, upstream: SocketAddr, k: Knobs) {
         } else {
             4
         };
-        let (roll, kind) = {
+        // Out-of-scope requests draw nothing, so the faults a scoped test
+        // sees do not depend on how many other calls a run makes.
+        let (roll, kind) = if in_scope {
             let mut r = k.rng.lock().unwrap();
             (r.next() % 1000, r.next() % kinds)
+        } else {
+            (1000, 0)
         };
         let fault = roll < rate;
         if fault {
