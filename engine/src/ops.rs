@@ -253,11 +253,20 @@ pub async fn reconcile_pending(
 ) -> Result<Vec<Recovered>, RefreshError> {
     let pending = std::mem::take(&mut state.pending);
     let mut notes = Vec::new();
-    for p in pending {
+    for mut p in pending {
         let name = p.resource.clone();
         let Some(provider) = registry.get(&p.type_) else {
             return Err(RefreshError(vec![ReadFailure { resource: name, source: unknown_type(&p.type_) }]));
         };
+        if p.id.is_empty() && p.kind == PendingKind::Create {
+            // The cloud chose the id: look for what the create may have
+            // made by its inputs.
+            match provider.find_created(&p.inputs).await {
+                Ok(Some(id)) => p.id = id,
+                Ok(None) => {}
+                Err(source) => return Err(RefreshError(vec![ReadFailure { resource: name, source }])),
+            }
+        }
         if p.id.is_empty() {
             notes.push(Recovered::NoId { name, kind: p.kind });
             continue;

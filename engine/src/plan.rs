@@ -143,6 +143,9 @@ pub enum Reason {
     /// It goes with the named resource (`deletedWith`), whose deletion
     /// deletes it too, so only the state forgets it.
     DeletedWith(String),
+    /// What its provider says about deleting it (a subscription AWS
+    /// cannot delete until it is confirmed).
+    Provider(String),
 }
 
 impl std::fmt::Display for Reason {
@@ -152,6 +155,7 @@ impl std::fmt::Display for Reason {
             Reason::TypeChanged { from } => write!(f, "type changed from {from}"),
             Reason::LeftByReplace => f.write_str("replaced earlier; the old resource is still to be deleted"),
             Reason::DeletedWith(w) => write!(f, "deleted with `{w}`"),
+            Reason::Provider(note) => f.write_str(note),
         }
     }
 }
@@ -898,7 +902,9 @@ pub fn delete_steps(
             changes: Vec::new(),
             inputs: None,
             current: Some(rec.inputs.clone()),
-            reason: goes_with.map(|w| Reason::DeletedWith(w.clone())),
+            reason: goes_with
+                .map(|w| Reason::DeletedWith(w.clone()))
+                .or_else(|| registry.get(&rec.type_).and_then(|p| p.delete_note(&rec.outputs)).map(Reason::Provider)),
             replaced: false,
             dependencies: rec.dependencies.clone(),
             replaced_type: None,

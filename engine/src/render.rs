@@ -199,7 +199,10 @@ fn header(step: &Step) -> String {
             Some(r) => format!("{} will be deleted ({r})", step.name),
             None => format!("{} will be deleted", step.name),
         },
-        Op::Forget => format!("{} will be removed from the state but kept in the cloud (retainOnDelete)", step.name),
+        Op::Forget => match &step.reason {
+            Some(r) => format!("{} will be removed from the state ({r})", step.name),
+            None => format!("{} will be removed from the state but kept in the cloud (retainOnDelete)", step.name),
+        },
         Op::Same => format!("{} is unchanged", step.name),
     }
 }

@@ -246,6 +246,19 @@ pub trait Provider: Send + Sync {
         props.get(self.schema().name_property).and_then(Value::as_str).map(str::to_string)
     }
 
+    /// A sentence for plans about deleting a resource with these outputs,
+    /// when the delete is not what it seems (AWS cannot delete it yet).
+    fn delete_note(&self, _outputs: &Props) -> Option<String> {
+        None
+    }
+
+    /// For a type whose cloud id the cloud chooses (a subscription's ARN):
+    /// the id of a resource with these inputs, if one exists, so that a
+    /// create interrupted before its id was saved can be found again.
+    async fn find_created(&self, _props: &Props) -> ProviderResult<Option<String>> {
+        Ok(None)
+    }
+
     /// Reads many resources at once. Each result is `None` when the
     /// resource no longer exists. Implementations batch where the API
     /// allows it.

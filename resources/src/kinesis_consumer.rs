@@ -179,6 +179,20 @@ impl Provider for StreamConsumer {
         None
     }
 
+    async fn find_created(&self, props: &Props) -> ProviderResult<Option<String>> {
+        let here = self.at(crate::aws::region_of(props));
+        let p = here.as_deref().unwrap_or(self);
+        let s = |k: &str| props.get(k).and_then(Value::as_str).map(str::to_string);
+        let client = p.aws.kinesis().await;
+        p.aws.limit("kinesis:DescribeStreamConsumer").await;
+        match client.describe_stream_consumer().set_stream_arn(s("streamArn")).set_consumer_name(s("name")).send().await
+        {
+            Ok(o) => Ok(o.consumer_description().map(|c| c.consumer_arn().to_string())),
+            Err(e) if e.as_service_error().is_some_and(|x| x.is_resource_not_found_exception()) => Ok(None),
+            Err(e) => Err(crate::aws::api_error("kinesis", "DescribeStreamConsumer", e)),
+        }
+    }
+
     fn predict_outputs(&self, _props: &Props) -> Props {
         Props::new()
     }

@@ -120,6 +120,38 @@ impl SnsSubscription {
         Ok(Some(Observed { inputs, outputs, owner: None }))
     }
 
+    /// The ARN of the topic's subscription with this protocol and
+    /// endpoint, if there is one.
+    async fn find(&self, props: &Props) -> ProviderResult<Option<String>> {
+        let client = self.aws.sns().await;
+        let s = |k: &str| props.get(k).and_then(Value::as_str).map(str::to_string);
+        let (topic, protocol, endpoint) = (s("topic").unwrap_or_default(), s("protocol"), s("endpoint"));
+        let mut token: Option<String> = None;
+        loop {
+            self.aws.limit("sns:ListSubscriptionsByTopic").await;
+            let page =
+                match client.list_subscriptions_by_topic().topic_arn(&topic).set_next_token(token.clone()).send().await
+                {
+                    Ok(p) => p,
+                    // No topic, no subscription.
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => return Ok(None),
+                    Err(e) => return Err(api("ListSubscriptionsByTopic", e)),
+                };
+            let found = page
+                .subscriptions()
+                .iter()
+                .find(|x| x.protocol() == protocol.as_deref() && x.endpoint() == endpoint.as_deref())
+                .and_then(|x| x.subscription_arn());
+            if let Some(arn) = found {
+                return Ok(Some(arn.to_string()));
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() && token.as_deref() != Some(t) => token = Some(t.to_string()),
+                _ => return Ok(None),
+            }
+        }
+    }
+
     async fn create_here(&self, props: &Props, progress: &dyn Progress) -> ProviderResult<Created> {
         let client = self.aws.sns().await;
         let s = |k: &str| props.get(k).and_then(Value::as_str).map(str::to_string);
@@ -128,6 +160,14 @@ impl SnsSubscription {
             if let Some(v) = props.get(*prop) {
                 attributes.insert(attr.to_string(), text_of(v));
             }
+        }
+        // Subscribe answers with the ARN of an existing subscription of the
+        // same topic, protocol and endpoint: without this check a create
+        // would take over someone else's.
+        progress.status("checking that the endpoint is not subscribed already");
+        if self.find(props).await?.is_some() {
+            let name = format!("{} → {}", s("topic").unwrap_or_default(), s("endpoint").unwrap_or_default());
+            return Err(ProviderError::AlreadyExists { kind: "SNS subscription", name });
         }
         progress.status("subscribing");
         self.aws.limit("sns:Subscribe").await;
@@ -157,8 +197,13 @@ impl SnsSubscription {
 
     async fn update_here(&self, id: &str, new: &Props, changed: &BTreeSet<String>) -> ProviderResult<Props> {
         let client = self.aws.sns().await;
+        let full = self.normalize(new);
         for (prop, attr) in ATTRIBUTES.iter().filter(|(p, _)| changed.contains(*p)) {
-            let text = new.get(*prop).map(text_of).unwrap_or_default();
+            // A scope goes with its policy: removing the policy removes it.
+            if *prop == "filterPolicyScope" && !full.contains_key(*prop) {
+                continue;
+            }
+            let text = full.get(*prop).map(text_of).unwrap_or_default();
             self.aws.limit("sns:SetSubscriptionAttributes").await;
             client
                 .set_subscription_attributes()
@@ -179,17 +224,20 @@ impl SnsSubscription {
     async fn delete_here(&self, id: &str, progress: &dyn Progress) -> ProviderResult<()> {
         let client = self.aws.sns().await;
         let Some(current) = self.read_one(&ReadRequest::new(id, BTreeSet::new())).await? else { return Ok(()) };
-        if current.outputs.get("pendingConfirmation") == Some(&json!(true)) {
-            // AWS cannot delete a subscription nobody has confirmed; it
-            // removes it by itself after three days.
-            progress.status("not confirmed: AWS deletes it by itself within three days");
-            return Ok(());
-        }
+        let pending = current.outputs.get("pendingConfirmation") == Some(&json!(true));
         progress.status("unsubscribing");
         self.aws.limit("sns:Unsubscribe").await;
         match client.unsubscribe().subscription_arn(id).send().await {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => Ok(()),
+            // AWS cannot delete a subscription nobody has confirmed; it
+            // removes it by itself within three days. That is a delete
+            // that will happen, not a failure.
+            Err(_) if pending => {
+                progress
+                    .status("not confirmed, so AWS cannot delete it now; it removes it by itself within three days");
+                Ok(())
+            }
             Err(e) => Err(api("Unsubscribe", e)),
         }
     }
@@ -241,9 +289,31 @@ impl Provider for SnsSubscription {
         out
     }
 
+    fn delete_note(&self, outputs: &Props) -> Option<String> {
+        (outputs.get("pendingConfirmation") == Some(&json!(true)))
+            .then(|| "not confirmed: AWS cannot delete it, and removes it by itself within three days".to_string())
+    }
+
+    fn normalize(&self, props: &Props) -> Props {
+        let mut n = crate::schema::normalize_props(&self.schema.properties, props);
+        // A filter policy looks at message attributes unless told
+        // otherwise, and AWS reports the scope once a policy is set.
+        if n.contains_key("filterPolicy") {
+            n.entry("filterPolicyScope".to_string()).or_insert_with(|| json!("MessageAttributes"));
+        } else {
+            n.remove("filterPolicyScope");
+        }
+        n
+    }
+
     fn id_from_inputs(&self, _props: &Props) -> Option<String> {
         // AWS chooses the subscription's ARN.
         None
+    }
+
+    async fn find_created(&self, props: &Props) -> ProviderResult<Option<String>> {
+        let here = self.elsewhere(props);
+        here.as_deref().unwrap_or(self).find(props).await
     }
 
     fn predict_outputs(&self, _props: &Props) -> Props {

@@ -145,6 +145,15 @@ impl Provider for SnsTopicPolicy {
             .and_then(Value::as_str)
             .ok_or_else(|| ProviderError::Invalid("arn is required".into()))?
             .to_string();
+        // Every topic has a policy: AWS's default one may be replaced, one
+        // someone else set may not.
+        if let Some(current) = p.read_one(&ReadRequest::new(arn.clone(), BTreeSet::new())).await? {
+            let text = current.inputs.get("policy").and_then(Value::as_str).unwrap_or_default().to_string();
+            let is_default = text.is_empty() || text.contains("__default_policy_ID");
+            if !is_default {
+                return Err(ProviderError::AlreadyExists { kind: "SNS topic policy", name: arn });
+            }
+        }
         progress.status("setting the policy");
         p.put(&arn, &policy_text(props)?).await?;
         let owner = arn.split(':').nth(4).unwrap_or_default().to_string();

@@ -136,6 +136,11 @@ impl Provider for SqsQueuePolicy {
         let here = self.here_or_elsewhere(crate::aws::region_of(props));
         let p = here.as_deref().unwrap_or(self);
         let url = url_of(props)?;
+        // A policy someone else set is theirs: it is imported, not
+        // overwritten.
+        if p.read_one(&ReadRequest::new(url.clone(), BTreeSet::new())).await?.is_some() {
+            return Err(ProviderError::AlreadyExists { kind: "SQS queue policy", name: url });
+        }
         progress.status("setting the policy");
         p.put(&url, &policy_text(props)?).await?;
         Ok(Created { id: url, outputs: Props::new() })

@@ -150,6 +150,50 @@ resources:
     assert_eq!(attrs.attributes().unwrap().get("RawMessageDelivery").map(String::as_str), Some("true"));
     assert!(env.project_rinfra(&["preview"]).expect_code(0).stdout.contains("No changes."));
 
+    // A filter policy is one more attribute call; its JSON compares as JSON.
+    let filtered = program.replace(
+        "      rawMessageDelivery: ${raw}\n",
+        "      rawMessageDelivery: ${raw}\n      filterPolicy: {severity: [critical]}\n",
+    );
+    env.project(&filtered);
+    let up = env.project_rinfra(&["up", "--yes", "--stats"]).expect_code(0);
+    // SNS sets one attribute a call: the policy, and its scope.
+    assert_eq!(up.calls("sns:SetSubscriptionAttributes"), 2, "{}", up.stderr);
+    assert!(env.project_rinfra(&["preview"]).expect_code(0).stdout.contains("No changes."));
+
+    // Drift on the topic and on its policy, both read where they live.
+    let topic_arn = env.state("dev")["resources"]["alerts"]["outputs"]["arn"].as_str().unwrap().to_string();
+    cloud
+        .sns
+        .set_topic_attributes()
+        .topic_arn(&topic_arn)
+        .attribute_name("DisplayName")
+        .attribute_value("Changed")
+        .send()
+        .await
+        .unwrap();
+    let open = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"SNS:Subscribe","Resource":"*"}]}"#;
+    cloud
+        .sns
+        .set_topic_attributes()
+        .topic_arn(&topic_arn)
+        .attribute_name("Policy")
+        .attribute_value(open)
+        .send()
+        .await
+        .unwrap();
+    let drift = env.project_rinfra(&["drift"]);
+    assert_eq!(drift.code, 2, "{}\n{}", drift.stdout, drift.stderr);
+    assert!(drift.stdout.contains("displayName") && drift.stdout.contains("policy"), "{}", drift.stdout);
+    env.project_rinfra(&["up", "--yes"]).expect_code(0);
+
+    // Import: forget the topic and the subscription, and adopt them again.
+    env.project_rinfra(&["state", "rm", "sub"]).expect_code(0);
+    env.project_rinfra(&["state", "rm", "alerts"]).expect_code(0);
+    env.project_rinfra(&["import", "alerts", &env.name("alerts")]).expect_code(0);
+    env.project_rinfra(&["import", "sub", &arn]).expect_code(0);
+    assert!(env.project_rinfra(&["preview"]).expect_code(0).stdout.contains("No changes."));
+
     env.project_rinfra(&["destroy", "--yes"]).expect_code(0);
     let topics = cloud.sns.list_topics().send().await.unwrap();
     assert!(!topics.topics().iter().any(|t| t.topic_arn().is_some_and(|a| a.ends_with(&env.name("alerts")))));
@@ -206,6 +250,42 @@ resources:
 
     let consumer = env.state("dev")["resources"]["reader"]["id"].as_str().unwrap().to_string();
     assert!(consumer.contains(&env.name("reader")), "{consumer}");
+    env.project_rinfra(&["state", "rm", "reader"]).expect_code(0);
+    env.project_rinfra(&["import", "reader", &consumer]).expect_code(0);
+    assert!(env.project_rinfra(&["preview"]).expect_code(0).stdout.contains("No changes."));
     env.project_rinfra(&["destroy", "--yes"]).expect_code(0);
     cloud.wait_gone(&stream).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unconfirmed_email_subscription_is_planned_and_destroyed_with_a_note() {
+    let env = Env::new("email");
+    env.project(
+        r#"name: email
+runtime: yaml
+resources:
+  alerts:
+    type: aws:sns:Topic
+    properties:
+      name: PREFIX-alerts
+  oncall:
+    type: aws:sns:TopicSubscription
+    properties:
+      topic: ${alerts.arn}
+      protocol: email
+      endpoint: oncall@example.com
+outputs:
+  pending: ${oncall.pendingConfirmation}
+"#,
+    );
+    env.project_rinfra(&["stack", "init", "dev"]).expect_code(0);
+    let up = env.project_rinfra(&["up", "--yes"]).expect_code(0);
+    assert!(up.stdout.contains("pending = true"), "{}", up.stdout);
+    let destroy = env.project_rinfra(&["destroy", "--yes"]).expect_code(0);
+    assert!(
+        destroy.stdout.contains("oncall will be deleted (not confirmed: AWS cannot delete it"),
+        "{}",
+        destroy.stdout
+    );
+    assert_eq!(env.state("dev")["resources"], serde_json::json!({}));
 }
