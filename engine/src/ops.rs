@@ -522,21 +522,6 @@ pub fn state_mv(state: &mut StateFile, old: &str, new: &str) -> Result<(), crate
     Ok(())
 }
 
-/// Every provider function call of `stack`.
-fn invokes_of(stack: &Stack) -> Vec<&crate::expr::Invoke> {
-    let mut out = Vec::new();
-    let exprs = stack
-        .resources
-        .values()
-        .flat_map(|r| std::iter::once(&r.properties).chain(r.get.iter()))
-        .chain(stack.variables.values())
-        .chain(stack.outputs.values());
-    for e in exprs {
-        e.collect_invokes(&mut out);
-    }
-    out
-}
-
 /// Whether `e` reads a resource, directly or through variables.
 fn reads_resources(stack: &Stack, e: &crate::expr::Expr) -> bool {
     let mut todo = Vec::new();
@@ -578,7 +563,7 @@ pub async fn resolve_invokes(
     attrs: &BTreeMap<String, rinfra_provider::Props>,
     registry: &Registry,
 ) -> Invoked {
-    let invokes = invokes_of(stack);
+    let invokes = stack.invoke_calls();
     let mut out = Invoked::default();
     let mut failed_keys = BTreeSet::new();
     // A call's arguments may use another call's result: go round until a

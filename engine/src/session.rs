@@ -418,7 +418,10 @@ impl Session {
             // A destroy has nothing to do for what is already gone.
             gone = ops::drop_gone(state, o);
         }
-        if matches!(req.mode, PlanMode::Normal | PlanMode::Remediate) {
+        // A program without function calls or `get` reads has nothing to
+        // resolve; it skips copying every resource's attributes.
+        let reads = self.stack.resources.values().any(|r| r.get.is_some()) || self.stack.has_invokes();
+        if reads && matches!(req.mode, PlanMode::Normal | PlanMode::Remediate) {
             // Reads and function calls happen in previews too, as in
             // Pulumi: they change nothing.
             let t = Instant::now();

@@ -247,6 +247,27 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// Every provider function call of the program, calls inside
+    /// arguments first.
+    pub fn invoke_calls(&self) -> Vec<&crate::expr::Invoke> {
+        let mut out = Vec::new();
+        let exprs = self
+            .resources
+            .values()
+            .flat_map(|r| std::iter::once(&r.properties).chain(r.get.iter()))
+            .chain(self.variables.values())
+            .chain(self.outputs.values());
+        for e in exprs {
+            e.collect_invokes(&mut out);
+        }
+        out
+    }
+
+    /// Whether the program calls any provider function.
+    pub fn has_invokes(&self) -> bool {
+        !self.invoke_calls().is_empty()
+    }
+
     /// Whether a resource marks outputs secret with
     /// `additionalSecretOutputs`, so the stack needs its secrets key.
     pub fn declares_secret_outputs(&self) -> bool {
@@ -1847,17 +1868,7 @@ fn secret_texts(ck: &mut Checker, stack: &Stack) -> Vec<String> {
 /// ones it takes, the required ones are there, and `return` names a value
 /// it returns.
 fn check_invokes(ck: &mut Checker, stack: &Stack, registry: &Registry) {
-    let mut invokes = Vec::new();
-    let exprs = stack
-        .resources
-        .values()
-        .flat_map(|r| std::iter::once(&r.properties).chain(r.get.iter()))
-        .chain(stack.variables.values())
-        .chain(stack.outputs.values());
-    for e in exprs {
-        e.collect_invokes(&mut invokes);
-    }
-    for i in invokes {
+    for i in stack.invoke_calls() {
         let Some(f) = registry.function(&i.function) else {
             let known: Vec<&str> = registry.function_tokens().collect();
             let hint = match did_you_mean(&i.function, known.iter().copied()) {

@@ -52,6 +52,17 @@ outputs:
     let up = env.project_rinfra(&["up", "--yes", "--stats"]).expect_code(0);
     assert_eq!(up.calls("sqs:SetQueueAttributes"), 1, "one call updates the attribute in place\n{}", up.stderr);
     assert_eq!(up.calls("sqs:CreateQueue"), 0);
+    // Every other attribute at once is still one call, and tags one more.
+    let many = program.replace(
+        "      tags:\n        team: data\n",
+        "      messageRetentionSeconds: 86400\n      maxMessageSize: 131072\n      delaySeconds: 5\n      receiveWaitTimeSeconds: 10\n      sqsManagedSseEnabled: false\n      tags:\n        team: data\n        tier: gold\n",
+    );
+    env.project(&many);
+    let up = env.project_rinfra(&["up", "--yes", "--stats"]).expect_code(0);
+    assert_eq!((up.calls("sqs:SetQueueAttributes"), up.calls("sqs:TagQueue")), (1, 1), "{}", up.stderr);
+    assert!(env.project_rinfra(&["preview"]).expect_code(0).stdout.contains("No changes."));
+    env.project(program);
+    env.project_rinfra(&["up", "--yes"]).expect_code(0);
 
     // Drift: an attribute changed behind rinfra's back.
     cloud
@@ -105,6 +116,8 @@ resources:
     properties:
       name: PREFIX-alerts
       displayName: ${display}
+      tags:
+        audience: ${display}
   alertsPolicy:
     type: aws:sns:TopicPolicy
     properties:
@@ -142,6 +155,7 @@ resources:
     env.project_rinfra(&["config", "set", "raw", "true"]).expect_code(0);
     let up = env.project_rinfra(&["up", "--yes", "--stats"]).expect_code(0);
     assert_eq!(up.calls("sns:SetTopicAttributes"), 1, "{}", up.stderr);
+    assert_eq!(up.calls("sns:TagResource"), 1, "{}", up.stderr);
     assert_eq!(up.calls("sns:SetSubscriptionAttributes"), 1, "{}", up.stderr);
     assert_eq!(up.calls("sns:Subscribe") + up.calls("sns:CreateTopic"), 0, "nothing is replaced");
     let cloud = Cloud::new().await;
@@ -182,9 +196,20 @@ resources:
         .send()
         .await
         .unwrap();
+    cloud
+        .sns
+        .set_subscription_attributes()
+        .subscription_arn(&arn)
+        .attribute_name("RawMessageDelivery")
+        .attribute_value("false")
+        .send()
+        .await
+        .unwrap();
     let drift = env.project_rinfra(&["drift"]);
     assert_eq!(drift.code, 2, "{}\n{}", drift.stdout, drift.stderr);
-    assert!(drift.stdout.contains("displayName") && drift.stdout.contains("policy"), "{}", drift.stdout);
+    for changed in ["displayName", "policy", "rawMessageDelivery"] {
+        assert!(drift.stdout.contains(changed), "{changed}\n{}", drift.stdout);
+    }
     env.project_rinfra(&["up", "--yes"]).expect_code(0);
 
     // Import: forget the topic and the subscription, and adopt them again.
@@ -287,5 +312,117 @@ outputs:
         "{}",
         destroy.stdout
     );
+    assert_eq!(env.state("dev")["resources"], serde_json::json!({}));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_alerting_type_is_replaced_when_a_replacing_property_changes_and_policies_drift_and_import() {
+    let env = Env::new("replace");
+    let program = r#"name: replace
+runtime: yaml
+config:
+  v:
+    type: string
+    default: one
+  attempts:
+    type: integer
+    default: 3
+resources:
+  stream:
+    type: aws:kinesis:Stream
+    properties:
+      name: PREFIX-stream
+      shardCount: 1
+  reader:
+    type: aws:kinesis:StreamConsumer
+    properties:
+      name: PREFIX-reader-${v}
+      streamArn: ${stream.arn}
+  topic:
+    type: aws:sns:Topic
+    properties:
+      name: PREFIX-topic-${v}
+      displayName: Alerts
+      tags: {v: "${v}"}
+  queue:
+    type: aws:sqs:Queue
+    properties:
+      name: PREFIX-queue-${v}
+      delaySeconds: 0
+  queuePolicy:
+    type: aws:sqs:QueuePolicy
+    properties:
+      queueUrl: ${queue.url}
+      policy:
+        Statement:
+          - Effect: Allow
+            Principal: {Service: sns.amazonaws.com}
+            Action: sqs:SendMessage
+            Resource: ${queue.arn}
+            Condition: {ArnEquals: {aws:SourceArn: "${topic.arn}"}}
+  topicPolicy:
+    type: aws:sns:TopicPolicy
+    properties:
+      arn: ${topic.arn}
+      policy:
+        Statement:
+          Effect: Allow
+          Principal: {AWS: "*"}
+          Action: SNS:Publish
+          Resource: ${topic.arn}
+  sub:
+    type: aws:sns:TopicSubscription
+    properties:
+      topic: ${topic.arn}
+      protocol: sqs
+      endpoint: ${queue.arn}
+      redrivePolicy:
+        fn::toJSON: {deadLetterTargetArn: "${queue.arn}"}
+"#;
+    env.project(program);
+    env.project_rinfra(&["stack", "init", "dev"]).expect_code(0);
+    env.project_rinfra(&["up", "--yes"]).expect_code(0);
+    assert!(env.project_rinfra(&["preview"]).expect_code(0).stdout.contains("No changes."));
+    let cloud = Cloud::new().await;
+
+    // The queue's policy, changed behind rinfra's back, is drift; `up`
+    // puts it back with one call.
+    let url = env.state("dev")["resources"]["queue"]["outputs"]["url"].as_str().unwrap().to_string();
+    cloud
+        .sqs
+        .set_queue_attributes()
+        .queue_url(&url)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::Policy,
+            r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"sqs:*","Resource":"*"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let drift = env.project_rinfra(&["drift"]);
+    assert_eq!(drift.code, 2, "{}\n{}", drift.stdout, drift.stderr);
+    let up = env.project_rinfra(&["up", "--yes", "--stats"]).expect_code(0);
+    assert_eq!(up.calls("sqs:SetQueueAttributes"), 1, "{}", up.stderr);
+    env.project_rinfra(&["state", "rm", "queuePolicy"]).expect_code(0);
+    env.project_rinfra(&["import", "queuePolicy", &url]).expect_code(0);
+    assert!(env.project_rinfra(&["preview"]).expect_code(0).stdout.contains("No changes."));
+
+    // New names: the consumer, topic and queue are replaced, and so are
+    // what hangs on them (policies, the subscription).
+    env.project_rinfra(&["config", "set", "v", "two"]).expect_code(0);
+    let plan = env.project_rinfra(&["preview"]).expect_code(0);
+    for r in ["reader", "topic", "queue", "queuePolicy", "topicPolicy", "sub"] {
+        assert!(plan.stdout.contains(&format!("# {r} must be replaced")), "{r}\n{}", plan.stdout);
+    }
+    env.project_rinfra(&["up", "--yes"]).expect_code(0);
+    assert!(env.project_rinfra(&["preview"]).expect_code(0).stdout.contains("No changes."));
+    assert!(cloud.sqs.get_queue_url().queue_name(env.name("queue-one")).send().await.is_err(), "the old queue is gone");
+    let topics = cloud.sns.list_topics().send().await.unwrap();
+    let names: Vec<&str> = topics.topics().iter().filter_map(|t| t.topic_arn()).collect();
+    assert!(
+        names.iter().any(|a| a.ends_with(&env.name("topic-two")))
+            && !names.iter().any(|a| a.ends_with(&env.name("topic-one")))
+    );
+    env.project_rinfra(&["destroy", "--yes"]).expect_code(0);
     assert_eq!(env.state("dev")["resources"], serde_json::json!({}));
 }

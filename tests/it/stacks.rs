@@ -261,7 +261,8 @@ resources:
       shardCount: {fn::select: [0, [1, 2]]}
       shardLevelMetrics: [IncomingBytes]
       retentionPeriod: '48'    # quoted, as Pulumi programs often write it
-  alarm:
+      tags: {team: data}
+  stream.alarm:
     type: aws:cloudwatch:MetricAlarm
     properties:
       name: ${name}-alarm
@@ -287,8 +288,11 @@ outputs:
   token:
     fn::secret: hush-PREFIX
   metric: ${stream.shardLevelMetrics[0]}
-  dimension: ${alarm.dimensions["StreamName"]}
+  dimension: ${["stream.alarm"].dimensions["StreamName"]}
   where: ${pulumi.organization}/${pulumi.project}/${pulumi.stack}
+  id: ${stream.id}
+  urn: ${stream.urn}
+  team: ${stream.tagsAll["team"]}
 "#,
     );
     std::fs::write(env.dir.path().join("description.txt"), "Paged when writes are throttled").unwrap();
@@ -309,6 +313,9 @@ outputs:
     assert_eq!(out["metric"], "IncomingBytes");
     assert_eq!(out["dimension"], name.as_str());
     assert_eq!(out["where"], "organization/fns/dev");
+    assert_eq!(out["id"], name.as_str());
+    assert_eq!(out["urn"], "urn:rinfra:dev::fns::aws:kinesis:Stream::stream");
+    assert_eq!(out["team"], "data");
     let state = std::fs::read_to_string(env.dir.path().join(".rinfra/dev.json")).unwrap();
     assert!(!state.contains(&format!("hush-{}", env.prefix)), "fn::secret is sealed in the state");
     assert_eq!(run(&["preview"]).expect_code(0).stdout.trim(), NO_CHANGES);

@@ -321,7 +321,7 @@ pub async fn apply(
             // Provider functions whose arguments waited on finished steps
             // can be called now.
             let mut invoke_error = None;
-            if let (Some(stack), false) = (stack, ready.is_empty()) {
+            if let (Some(stack), false) = (stack.filter(|s| s.has_invokes()), ready.is_empty()) {
                 let invoked = crate::ops::resolve_invokes(stack, &attrs_of(journal.state, registry), registry).await;
                 invoke_error = invoked.failed.iter().chain(&invoked.deferred).next().map(ToString::to_string);
             }
@@ -496,7 +496,7 @@ pub async fn apply(
     }
 
     if report.ok() && options.update_outputs {
-        if let Some(stack) = stack {
+        if let Some(stack) = stack.filter(|s| s.has_invokes()) {
             // Outputs may call functions on what was just made.
             let invoked = crate::ops::resolve_invokes(stack, &attrs_of(journal.state, registry), registry).await;
             for e in invoked.failed.iter().chain(&invoked.deferred) {
