@@ -657,7 +657,9 @@ pub fn canonical_json(v: &Value) -> Option<Value> {
                     .collect(),
             ),
             Value::Array(items) => {
-                let mut items: Vec<Value> = items.into_iter().map(|i| canon(i, None)).collect();
+                // Account ids inside an `AWS` list are principals too.
+                let inner = key.filter(|k| *k == "AWS");
+                let mut items: Vec<Value> = items.into_iter().map(|i| canon(i, inner)).collect();
                 let single = key.is_some_and(|k| ONE_OR_MANY.contains(&k) || k.contains(':'));
                 if single && items.len() == 1 {
                     return items.remove(0);
@@ -667,6 +669,11 @@ pub fn canonical_json(v: &Value) -> Option<Value> {
                     items.sort_by_key(ToString::to_string);
                 }
                 Value::Array(items)
+            }
+            // A bare account id as a principal is that account's root,
+            // which is how AWS stores it.
+            Value::String(s) if key == Some("AWS") && s.len() == 12 && s.chars().all(|c| c.is_ascii_digit()) => {
+                Value::String(format!("arn:aws:iam::{s}:root"))
             }
             other => other,
         }
@@ -798,6 +805,12 @@ mod tests {
         let e = json!({"Statement": [{"Action": "a"}, {"Action": "b"}]});
         let f = json!({"Statement": [{"Action": "b"}, {"Action": "a"}]});
         assert_eq!(normalize_value(&Type::Json, &e), normalize_value(&Type::Json, &f), "statements are a set");
+        let g = json!({"Statement": [{"Principal": {"AWS": "123456789012"}}]});
+        let h = json!({"Statement": [{"Principal": {"AWS": ["arn:aws:iam::123456789012:root"]}}]});
+        assert_eq!(normalize_value(&Type::Json, &g), normalize_value(&Type::Json, &h), "an account is its root");
+        let i = json!({"Statement": [{"Effect": "Allow", "Action": "a"}]});
+        let j = json!({"Statement": [{"Effect": "Deny", "Action": "a"}]});
+        assert_ne!(normalize_value(&Type::Json, &i), normalize_value(&Type::Json, &j));
         let mut bad = Vec::new();
         validate_value(&Type::Json, &json!("{not json"), &[], &mut bad);
         assert_eq!(bad.len(), 1);

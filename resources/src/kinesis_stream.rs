@@ -53,7 +53,7 @@ pub fn shard_steps(from: i32, to: i32) -> Vec<i32> {
     let mut at = from.max(1);
     // Each step at least halves the distance, so 64 steps reach any i32.
     while at != to && steps.len() < 64 {
-        at = if to > at { to.min(at.saturating_mul(2)) } else { to.max((at + 1) / 2) };
+        at = if to > at { to.min(at.saturating_mul(2)) } else { to.max(at / 2 + at % 2) };
         steps.push(at);
     }
     steps
@@ -551,10 +551,15 @@ impl KinesisStream {
             self.wait_active(name, Missing::Fail, progress).await?;
         }
         if new_mode == "PROVISIONED" {
-            if let (Some(from), Some(target)) = (int_prop(old, "shardCount"), int_prop(new, "shardCount")) {
-                // Legal steps, each waited out: a stream interrupted between
-                // two is ACTIVE at the shard count of the last one, and the
-                // next plan goes on from there.
+            let changed =
+                int_prop(new, "shardCount").filter(|t| Some(*t) != int_prop(old, "shardCount") || old_mode != new_mode);
+            if let Some(target) = changed {
+                // Legal steps from the count the stream has now (a stream
+                // that was ON_DEMAND, or moved since the plan, has its own),
+                // each waited out: a stream interrupted between two is
+                // ACTIVE at the count of the last one, and the next plan
+                // goes on from there.
+                let from = self.describe(name).await?.map(|s| s.open_shard_count()).unwrap_or(target);
                 let steps = shard_steps(from, target);
                 let count = steps.len();
                 for (i, step) in steps.into_iter().enumerate() {

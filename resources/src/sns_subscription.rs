@@ -142,6 +142,8 @@ impl SnsSubscription {
                 .iter()
                 .find(|x| x.protocol() == protocol.as_deref() && x.endpoint() == endpoint.as_deref())
                 .and_then(|x| x.subscription_arn());
+            // An unconfirmed subscription is listed with the ARN
+            // `PendingConfirmation`: it exists, but has no id to record.
             if let Some(arn) = found {
                 return Ok(Some(arn.to_string()));
             }
@@ -198,12 +200,20 @@ impl SnsSubscription {
     async fn update_here(&self, id: &str, new: &Props, changed: &BTreeSet<String>) -> ProviderResult<Props> {
         let client = self.aws.sns().await;
         let full = self.normalize(new);
-        for (prop, attr) in ATTRIBUTES.iter().filter(|(p, _)| changed.contains(*p)) {
+        // A policy on the message body needs that scope first; any other
+        // change sets the policy first.
+        let mut order: Vec<&(&str, &str)> = ATTRIBUTES.iter().filter(|(p, _)| changed.contains(*p)).collect();
+        if full.get("filterPolicyScope") == Some(&json!("MessageBody")) {
+            order.sort_by_key(|(p, _)| *p != "filterPolicyScope");
+        }
+        for (prop, attr) in order {
             // A scope goes with its policy: removing the policy removes it.
             if *prop == "filterPolicyScope" && !full.contains_key(*prop) {
                 continue;
             }
-            let text = full.get(*prop).map(text_of).unwrap_or_default();
+            // Documents go as written: their canonical form is for
+            // comparing only.
+            let text = new.get(*prop).or_else(|| full.get(*prop)).map(text_of).unwrap_or_default();
             self.aws.limit("sns:SetSubscriptionAttributes").await;
             client
                 .set_subscription_attributes()
@@ -233,7 +243,7 @@ impl SnsSubscription {
             // AWS cannot delete a subscription nobody has confirmed; it
             // removes it by itself within three days. That is a delete
             // that will happen, not a failure.
-            Err(_) if pending => {
+            Err(e) if pending && e.as_service_error().is_some_and(|s| s.is_invalid_parameter_exception()) => {
                 progress
                     .status("not confirmed, so AWS cannot delete it now; it removes it by itself within three days");
                 Ok(())
@@ -313,7 +323,8 @@ impl Provider for SnsSubscription {
 
     async fn find_created(&self, props: &Props) -> ProviderResult<Option<String>> {
         let here = self.elsewhere(props);
-        here.as_deref().unwrap_or(self).find(props).await
+        let found = here.as_deref().unwrap_or(self).find(props).await?;
+        Ok(found.filter(|arn| arn.starts_with("arn:")))
     }
 
     fn predict_outputs(&self, _props: &Props) -> Props {

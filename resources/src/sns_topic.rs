@@ -243,10 +243,12 @@ impl SnsTopic {
         let full = normalize_props(&self.schema.properties, new);
         // SetTopicAttributes takes one attribute a call.
         for (prop, attr) in ATTRIBUTES.iter().filter(|(p, _)| changed.contains(*p)) {
-            let text = match full.get(*prop) {
-                Some(Value::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
-                None => String::new(),
+            let text = match (new.get(*prop).or_else(|| full.get(*prop)), *prop) {
+                (Some(Value::String(s)), _) => s.clone(),
+                (Some(other), _) => other.to_string(),
+                // A policy taken away is AWS's default again, not none.
+                (None, "policy") => crate::sns_topic_policy::default_policy(&arn),
+                (None, _) => String::new(),
             };
             self.aws.limit("sns:SetTopicAttributes").await;
             client

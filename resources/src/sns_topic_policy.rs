@@ -27,9 +27,22 @@ pub fn schema() -> ResourceSchema {
     }
 }
 
+/// Whether `text` is the policy AWS gives a new topic: its one default
+/// statement and nothing added (AddPermission keeps the default policy's
+/// Id but adds statements).
+fn is_default_policy(text: &str) -> bool {
+    let Ok(doc) = serde_json::from_str::<Value>(text) else { return text.is_empty() };
+    let statements = match doc.get("Statement") {
+        Some(Value::Array(s)) => s.clone(),
+        Some(one) => vec![one.clone()],
+        None => Vec::new(),
+    };
+    statements.len() == 1 && statements[0].get("Sid").and_then(Value::as_str) == Some("__default_statement_ID")
+}
+
 /// The policy AWS gives a new topic, which a deleted policy resource
 /// leaves behind: the owner's account may do everything.
-fn default_policy(arn: &str) -> String {
+pub(crate) fn default_policy(arn: &str) -> String {
     let account = arn.split(':').nth(4).unwrap_or_default();
     json!({
         "Version": "2008-10-17",
@@ -149,8 +162,7 @@ impl Provider for SnsTopicPolicy {
         // someone else set may not.
         if let Some(current) = p.read_one(&ReadRequest::new(arn.clone(), BTreeSet::new())).await? {
             let text = current.inputs.get("policy").and_then(Value::as_str).unwrap_or_default().to_string();
-            let is_default = text.is_empty() || text.contains("__default_policy_ID");
-            if !is_default {
+            if !is_default_policy(&text) {
                 return Err(ProviderError::AlreadyExists { kind: "SNS topic policy", name: arn });
             }
         }
@@ -181,7 +193,7 @@ impl Provider for SnsTopicPolicy {
         progress.status("restoring the topic's default policy");
         match p.put(id, &default_policy(id)).await {
             // The topic is gone, and its policy with it.
-            Err(ProviderError::Api { message, .. }) if message.contains("NotFound") => Ok(()),
+            Err(ProviderError::Api { message, .. }) if message.starts_with("NotFound") => Ok(()),
             other => other,
         }
     }

@@ -348,10 +348,18 @@ impl SqsQueue {
         progress.status("deleting");
         self.aws.limit("sqs:DeleteQueue").await;
         match client.delete_queue().queue_url(&url).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_missing(&e) => Ok(()),
-            Err(e) => Err(api("DeleteQueue", e)),
+            Ok(_) => {}
+            Err(e) if is_missing(&e) => return Ok(()),
+            Err(e) => return Err(api("DeleteQueue", e)),
         }
+        // AWS takes up to a minute to delete a queue, answering for its
+        // name meanwhile; a replace creates only once it is gone.
+        let started = std::time::Instant::now();
+        while self.url_of(id).await?.is_some() && started.elapsed() < NAME_QUARANTINE {
+            progress.status("waiting for the queue to be deleted");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        Ok(())
     }
 }
 

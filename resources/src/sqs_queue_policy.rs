@@ -167,7 +167,11 @@ impl Provider for SqsQueuePolicy {
         progress.status("removing the policy");
         match p.put(id, "").await {
             // The queue is gone, and its policy with it.
-            Err(ProviderError::Api { message, .. }) if message.contains("NonExistentQueue") => Ok(()),
+            Err(ProviderError::Api { message, .. })
+                if message.contains("NonExistentQueue") || message.contains("QueueDoesNotExist") =>
+            {
+                Ok(())
+            }
             other => other,
         }
     }
