@@ -405,6 +405,9 @@ resources:
     assert_eq!(up.calls("sqs:SetQueueAttributes"), 1, "{}", up.stderr);
     env.project_rinfra(&["state", "rm", "queuePolicy"]).expect_code(0);
     env.project_rinfra(&["import", "queuePolicy", &url]).expect_code(0);
+    let topic_arn = env.state("dev")["resources"]["topic"]["outputs"]["arn"].as_str().unwrap().to_string();
+    env.project_rinfra(&["state", "rm", "topicPolicy"]).expect_code(0);
+    env.project_rinfra(&["import", "topicPolicy", &topic_arn]).expect_code(0);
     assert!(env.project_rinfra(&["preview"]).expect_code(0).stdout.contains("No changes."));
 
     // New names: the consumer, topic and queue are replaced, and so are
