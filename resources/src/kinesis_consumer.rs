@@ -101,19 +101,30 @@ impl StreamConsumer {
         let client = self.aws.kinesis().await;
         let s = |k: &str| props.get(k).and_then(Value::as_str).map(str::to_string);
         let name = s("name").ok_or_else(|| ProviderError::Invalid("name is required".into()))?;
-        self.aws.limit("kinesis:RegisterStreamConsumer").await;
-        let out = client
-            .register_stream_consumer()
-            .set_stream_arn(s("streamArn"))
-            .consumer_name(&name)
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(s) if s.is_resource_in_use_exception() => {
-                    ProviderError::AlreadyExists { kind: "Kinesis stream consumer", name: name.clone() }
+        let mut attempts = 0;
+        let out = loop {
+            attempts += 1;
+            self.aws.limit("kinesis:RegisterStreamConsumer").await;
+            match client.register_stream_consumer().set_stream_arn(s("streamArn")).consumer_name(&name).send().await {
+                Ok(out) => break out,
+                Err(e) if e.as_service_error().is_some_and(|x| x.is_resource_in_use_exception()) && attempts < 5 => {
+                    // A consumer of this name that is still being
+                    // deregistered (after a replace, or an interrupted
+                    // destroy) frees the name once it is gone; a live one
+                    // belongs to someone else.
+                    let existing = self.find_created(props).await?;
+                    let Some(arn) = existing else { continue };
+                    let deleting =
+                        self.describe(&arn).await?.is_some_and(|c| *c.consumer_status() == ConsumerStatus::Deleting);
+                    if !deleting {
+                        return Err(ProviderError::AlreadyExists { kind: "Kinesis stream consumer", name });
+                    }
+                    progress.status("waiting for a consumer of this name to be deregistered");
+                    self.wait_for(&arn, |st| st.is_none()).await?;
                 }
-                _ => crate::aws::api_error("kinesis", "RegisterStreamConsumer", e),
-            })?;
+                Err(e) => return Err(crate::aws::api_error("kinesis", "RegisterStreamConsumer", e)),
+            }
+        };
         let c = out.consumer().ok_or_else(|| ProviderError::api("kinesis:RegisterStreamConsumer", "no consumer"))?;
         let arn = c.consumer_arn().to_string();
         progress.status("waiting for ACTIVE");
