@@ -259,6 +259,23 @@ pub fn region_violation(props: &Props) -> Option<Violation> {
     })
 }
 
+/// What turns the string map `from` into `to`: the keys to remove, and
+/// the entries to set (new keys, and keys whose value changes). Tag APIs
+/// take exactly these two calls.
+pub fn map_changes(
+    from: &BTreeMap<String, String>,
+    to: &BTreeMap<String, String>,
+) -> (Vec<String>, BTreeMap<String, String>) {
+    let removed = from.keys().filter(|k| !to.contains_key(*k)).cloned().collect();
+    let set = to.iter().filter(|(k, v)| from.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    (removed, set)
+}
+
+/// [`map_changes`] of the `tags` of two sets of properties.
+pub fn tag_changes(old: &Props, new: &Props) -> (Vec<String>, BTreeMap<String, String>) {
+    map_changes(&string_map(old, "tags"), &string_map(new, "tags"))
+}
+
 /// The string map under `key` (such as tags or dimensions), empty when
 /// absent.
 pub fn string_map(p: &Props, key: &str) -> BTreeMap<String, String> {

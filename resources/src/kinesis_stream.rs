@@ -507,8 +507,8 @@ impl KinesisStream {
         progress: &dyn Progress,
     ) -> ProviderResult<()> {
         let client = self.aws.kinesis().await;
-        let removed: Vec<String> = from.keys().filter(|k| !to.contains_key(*k)).cloned().collect();
-        let changed: Vec<(&String, &String)> = to.iter().filter(|(k, v)| from.get(*k) != Some(*v)).collect();
+        let (removed, set) = crate::schema::map_changes(from, to);
+        let changed: Vec<(&String, &String)> = set.iter().collect();
         for chunk in removed.chunks(TAGS_PER_CALL) {
             self.mutate(name, "RemoveTagsFromStream", progress, || {
                 client.remove_tags_from_stream().stream_name(name).set_tag_keys(Some(chunk.to_vec())).send()

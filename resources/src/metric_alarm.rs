@@ -864,8 +864,7 @@ impl MetricAlarmProvider {
         }
         let arn = self.arn_of(id).await?;
         if changed.contains("tags") {
-            let (from, to) = (string_map(old, "tags"), string_map(new, "tags"));
-            let removed: Vec<String> = from.keys().filter(|k| !to.contains_key(*k)).cloned().collect();
+            let (removed, set) = crate::schema::tag_changes(old, new);
             if !removed.is_empty() {
                 self.aws.limit("cloudwatch:UntagResource").await;
                 client
@@ -876,10 +875,7 @@ impl MetricAlarmProvider {
                     .await
                     .map_err(|e| api("UntagResource", e))?;
             }
-            let mut added = Vec::new();
-            for (k, v) in to.iter().filter(|(k, v)| from.get(*k) != Some(*v)) {
-                added.push(Tag::builder().key(k).value(v).build());
-            }
+            let added: Vec<Tag> = set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
             if !added.is_empty() {
                 self.aws.limit("cloudwatch:TagResource").await;
                 client

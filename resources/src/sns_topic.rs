@@ -261,8 +261,7 @@ impl SnsTopic {
                 .map_err(|e| api("SetTopicAttributes", e))?;
         }
         if changed.contains("tags") {
-            let (from, to) = (crate::schema::string_map(old, "tags"), crate::schema::string_map(new, "tags"));
-            let removed: Vec<String> = from.keys().filter(|k| !to.contains_key(*k)).cloned().collect();
+            let (removed, set) = crate::schema::tag_changes(old, new);
             if !removed.is_empty() {
                 self.aws.limit("sns:UntagResource").await;
                 client
@@ -273,11 +272,8 @@ impl SnsTopic {
                     .await
                     .map_err(|e| api("UntagResource", e))?;
             }
-            let added: Vec<Tag> = to
-                .into_iter()
-                .filter(|(k, v)| from.get(k) != Some(v))
-                .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
-                .collect();
+            let added: Vec<Tag> =
+                set.into_iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect();
             if !added.is_empty() {
                 self.aws.limit("sns:TagResource").await;
                 client

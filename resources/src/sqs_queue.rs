@@ -315,8 +315,7 @@ impl SqsQueue {
         }
         self.set_attributes(&url, changes).await?;
         if changed.contains("tags") {
-            let (from, to) = (crate::schema::string_map(old, "tags"), crate::schema::string_map(new, "tags"));
-            let removed: Vec<String> = from.keys().filter(|k| !to.contains_key(*k)).cloned().collect();
+            let (removed, added) = crate::schema::tag_changes(old, new);
             if !removed.is_empty() {
                 self.aws.limit("sqs:UntagQueue").await;
                 client
@@ -327,7 +326,6 @@ impl SqsQueue {
                     .await
                     .map_err(|e| api("UntagQueue", e))?;
             }
-            let added: BTreeMap<String, String> = to.into_iter().filter(|(k, v)| from.get(k) != Some(v)).collect();
             if !added.is_empty() {
                 self.aws.limit("sqs:TagQueue").await;
                 client

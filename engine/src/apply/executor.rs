@@ -297,6 +297,8 @@ pub async fn apply(
         report.failures.push(Failure { name: step.name.clone(), op: step.op, error });
     };
 
+    // Whether any function call waits on steps: decided once, not per batch.
+    let invoking = stack.filter(|s| s.has_invokes());
     loop {
         let stopping = !report.failures.is_empty() || fatal.is_some() || options.cancel.load(Ordering::SeqCst);
         if !stopping {
@@ -321,7 +323,7 @@ pub async fn apply(
             // Provider functions whose arguments waited on finished steps
             // can be called now.
             let mut invoke_error = None;
-            if let (Some(stack), false) = (stack.filter(|s| s.has_invokes()), ready.is_empty()) {
+            if let (Some(stack), false) = (invoking, ready.is_empty()) {
                 let invoked = crate::ops::resolve_invokes(stack, &attrs_of(journal.state, registry), registry).await;
                 invoke_error = invoked.failed.iter().chain(&invoked.deferred).next().map(ToString::to_string);
             }
@@ -496,7 +498,7 @@ pub async fn apply(
     }
 
     if report.ok() && options.update_outputs {
-        if let Some(stack) = stack.filter(|s| s.has_invokes()) {
+        if let Some(stack) = invoking {
             // Outputs may call functions on what was just made.
             let invoked = crate::ops::resolve_invokes(stack, &attrs_of(journal.state, registry), registry).await;
             for e in invoked.failed.iter().chain(&invoked.deferred) {
