@@ -245,7 +245,7 @@ pub fn note(text: &str) {
 /// Renders an error once: stack diagnostics with carets under the
 /// offending source, anything else as one line with its causes.
 pub fn render_error(color: bool, e: &CliError) {
-    use rinfra_engine::ops::LoadError;
+    use rinfra_engine::load::LoadError;
     let load = match e {
         CliError::Engine(rinfra_engine::Error::Load(l)) => Some(l),
         CliError::Engine(rinfra_engine::Error::Project(rinfra_engine::project::ProjectError::Invalid(l))) => {

@@ -3,7 +3,8 @@
 //! The report has a stable, versioned JSON form (`rinfra.drift/v1`),
 //! documented in the README, for history files and hooks.
 
-use crate::plan::{Observations, current_inputs};
+use crate::conventions::current_inputs;
+use crate::plan::Observations;
 use rinfra_provider::Registry;
 use rinfra_state::StateFile;
 use serde::Serialize;
@@ -216,87 +217,9 @@ pub fn rfc3339(t: SystemTime) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-/// The longest duration [`parse_duration`] accepts: a year. Longer
-/// intervals are almost certainly typos, and refusing them keeps every
-/// later `Instant + Duration` far from overflowing.
-pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
-
-/// Parses durations such as `30s`, `15m`, `1h`, `1h30m` or `500ms`, up to
-/// [`MAX_DURATION`]. Every step is checked, so no input panics or wraps.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration; write for example 30s, 15m, 1h or 1h30m");
-    let too_long = || format!("duration is too long: `{text}`; the limit is 365d");
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        // Only digits are here, so a failed parse means an empty number or
-        // one too large for u64; the second is a too-long duration.
-        let n: u64 = match rest[..digits].parse() {
-            Ok(n) => n,
-            Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => return Err(too_long()),
-            Err(_) => return Err(bad()),
-        };
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let part = match unit {
-            "ms" => Some(Duration::from_millis(n)),
-            "s" => Some(Duration::from_secs(n)),
-            "m" => n.checked_mul(60).map(Duration::from_secs),
-            "h" => n.checked_mul(3600).map(Duration::from_secs),
-            "d" => n.checked_mul(86_400).map(Duration::from_secs),
-            _ => return Err(bad()),
-        };
-        total = part.and_then(|p| total.checked_add(p)).filter(|t| *t <= MAX_DURATION).ok_or_else(too_long)?;
-    }
-    if total.is_zero() { Err(bad()) } else { Ok(total) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert!(parse_duration("10").is_err());
-        assert!(parse_duration("5x").is_err());
-        assert!(parse_duration("0s").is_err());
-    }
-
-    #[test]
-    fn a_duration_whose_parts_overflow_when_added_is_refused_without_panicking() {
-        let e = parse_duration("18446744073709551615s1s").unwrap_err();
-        assert!(e.contains("duration is too long"), "{e}");
-    }
-
-    #[test]
-    fn a_duration_whose_hours_overflow_seconds_is_refused_instead_of_wrapping() {
-        let e = parse_duration("5124095576030432h").unwrap_err();
-        assert!(e.contains("duration is too long"), "{e}");
-        let e = parse_duration("213503982334601d").unwrap_err();
-        assert!(e.contains("duration is too long"), "{e}");
-    }
-
-    #[test]
-    fn a_duration_with_more_digits_than_u64_holds_is_too_long_not_malformed() {
-        let e = parse_duration("99999999999999999999999s").unwrap_err();
-        assert!(e.contains("duration is too long"), "{e}");
-    }
-
-    #[test]
-    fn a_duration_above_a_year_is_refused_and_a_year_is_accepted() {
-        assert_eq!(parse_duration("365d"), Ok(MAX_DURATION));
-        assert!(parse_duration("365d1ms").unwrap_err().contains("duration is too long"));
-        assert!(parse_duration("9000h").unwrap_err().contains("duration is too long"));
-    }
 
     #[test]
     fn times_format_as_rfc3339() {

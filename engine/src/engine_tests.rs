@@ -79,7 +79,7 @@ impl World {
             .await
             .unwrap();
         if report.ok() {
-            plan::sync_metadata(&s, &mut self.state);
+            ops::sync_metadata(&s, &mut self.state);
             rinfra_state::save(&path, &mut self.state).unwrap();
         }
         // What is on disk is what is in memory.
@@ -706,7 +706,7 @@ outputs:
     // that depends on a resource.
     let before = plan::plan(&s, &w.state, &w.registry, None).unwrap();
     assert!(rinfra_provider::schema::is_unknown(&before.steps[0].inputs.as_ref().unwrap()["name"]));
-    let made = ops::resolve_invokes(&s, &BTreeMap::new(), &w.registry).await.made;
+    let made = crate::resolve::resolve_invokes(&s, &BTreeMap::new(), &w.registry).await.made;
     assert_eq!(made, 1, "one distinct call with known arguments; the other waits for the stream");
     let p = plan::plan(&s, &w.state, &w.registry, None).unwrap();
     assert_eq!(p.steps[0].inputs.as_ref().unwrap()["name"], json!("s-HELLO"));
@@ -756,7 +756,7 @@ resources:
 "#;
     let mut state = StateFile::new(&rinfra_state::StackId::single("other"));
     let s = w.stack(yaml);
-    assert_eq!(ops::resolve_gets(&s, &state, &w.registry, true).await.unwrap(), 1);
+    assert_eq!(crate::resolve::resolve_gets(&s, &state, &w.registry, true).await.unwrap(), 1);
     let p = plan::plan(&s, &state, &w.registry, None).unwrap();
     assert_eq!(ops_of(&p), [("alarm2".into(), Op::Create)], "no step for what is only read");
     assert_eq!(p.steps[0].inputs.as_ref().unwrap()["dimensions"]["Arn"], json!("arn:test:test:Stream:s1"));
@@ -764,7 +764,10 @@ resources:
     assert!(matches!(plan::plan(&s, &state, &w.registry, None), Err(plan::PlanError::ManagedGet { .. })));
     let missing = yaml.replace("id: s1", "id: nope");
     let s = w.stack(&missing);
-    assert!(matches!(ops::resolve_gets(&s, &w.state, &w.registry, true).await, Err(plan::PlanError::Get { .. })));
+    assert!(matches!(
+        crate::resolve::resolve_gets(&s, &w.state, &w.registry, true).await,
+        Err(plan::PlanError::Get { .. })
+    ));
 }
 
 #[test]
@@ -793,18 +796,6 @@ resources:
     let bad = BTreeMap::from([("ports".to_string(), "[\"http\"]".to_string())]);
     let e = stack::load(yaml.as_bytes(), &bad, &registry).unwrap_err();
     assert!(e.0[0].message.contains("list<integer>"), "{}", e.0[0].message);
-}
-
-#[test]
-fn durations_read_as_go_writes_them() {
-    use std::time::Duration;
-    assert_eq!(stack::parse_duration("30s"), Some(Duration::from_secs(30)));
-    assert_eq!(stack::parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-    assert_eq!(stack::parse_duration("1.5h"), Some(Duration::from_secs(5400)));
-    assert_eq!(stack::parse_duration("250ms"), Some(Duration::from_millis(250)));
-    for bad in ["", "5", "m", "5 minutes", "1d"] {
-        assert_eq!(stack::parse_duration(bad), None, "{bad}");
-    }
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! source; the command line renders it once.
 
 use crate::apply::ApplyError;
-use crate::ops::{ImportError, LoadError, RefreshError};
+use crate::load::LoadError;
+use crate::ops::{ImportError, RefreshError, StateEditError};
 use crate::plan::PlanError;
 use rinfra_state::StateError;
 use std::path::PathBuf;
@@ -40,19 +41,11 @@ pub enum Error {
     /// The command needs a state, and there is none.
     #[error("there is no state at {0}: the stack was never deployed; run `rinfra up` first")]
     NoState(String),
-    /// The state has no resource of that name.
-    #[error("the state has no resource `{name}`{}", list(.known))]
-    NoSuchResource {
-        /// The name asked for.
-        name: String,
-        /// The names it has.
-        known: Vec<String>,
-    },
-    /// The state has a resource of that name already.
-    #[error("the state already has a resource `{0}`")]
-    ResourceExists(String),
+    /// `state rm` or `state mv` named a resource wrongly.
+    #[error(transparent)]
+    StateEdit(#[from] StateEditError),
     /// The stack has no output of that name.
-    #[error("the stack has no output `{name}`{}", list(.known))]
+    #[error("the stack has no output `{name}`{}", crate::ops::known_names(.known))]
     NoSuchOutput {
         /// The name asked for.
         name: String,
@@ -68,10 +61,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-}
-
-fn list(known: &[String]) -> String {
-    if known.is_empty() { String::new() } else { format!("; it has: {}", known.join(", ")) }
 }
 
 /// Why the secrets of a stack cannot be used.

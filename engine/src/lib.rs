@@ -17,15 +17,19 @@
 
 pub mod apply;
 pub mod config;
+pub mod conventions;
 pub mod diag;
 pub mod drift;
+pub mod duration;
 pub mod error;
 pub mod expr;
 pub mod graph;
+pub mod load;
 pub mod ops;
 pub mod plan;
 pub mod project;
 pub mod render;
+pub mod resolve;
 pub mod schedule;
 pub mod session;
 pub mod stack;
@@ -36,5 +40,7 @@ pub use error::Error;
 
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod layers_tests;
 #[cfg(test)]
 mod memory;

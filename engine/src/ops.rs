@@ -1,72 +1,12 @@
 //! The operations behind the commands: load, refresh, reconcile, plan,
 //! apply. Commands in the CLI are thin sequences of these calls.
 
-use crate::diag::Diagnostics;
-use crate::plan::{Observations, current_inputs};
+use crate::conventions::current_inputs;
+use crate::plan::Observations;
 use crate::stack::Stack;
 use rinfra_provider::{Observed, Ownership, ProviderError, ReadRequest, Registry};
 use rinfra_state::{PendingKind, ReplacedResource, ResourceState, StateFile};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-
-/// Why a stack could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// The file could not be read.
-    #[error("cannot read stack file {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
-    /// The stack's config file is invalid.
-    #[error("{diagnostics}")]
-    InvalidConfig {
-        /// The file.
-        path: PathBuf,
-        /// The file's text, for rendering carets.
-        source_text: String,
-        /// What is wrong.
-        diagnostics: Diagnostics,
-    },
-    /// The stack is invalid.
-    #[error("{diagnostics}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// The file's text, for rendering carets.
-        source_text: String,
-        /// What is wrong.
-        diagnostics: Diagnostics,
-    },
-}
-
-/// Reads and checks the stack at `path`.
-pub fn load_stack(path: &Path, overrides: &BTreeMap<String, String>, registry: &Registry) -> Result<Stack, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
-    let values = overrides
-        .iter()
-        .map(|(k, v)| {
-            let value = serde_json::Value::String(v.clone());
-            (k.clone(), crate::stack::Supplied { value, origin: crate::stack::Origin::Flag, secret: false })
-        })
-        .collect();
-    let base_dir = path.parent().map(Path::to_path_buf);
-    let inputs = crate::stack::ConfigInputs { values, namespace: None, base_dir, stack: None };
-    crate::stack::load_with(&bytes, &inputs, registry).map_err(|f| f.program).map_err(|diagnostics| {
-        LoadError::Invalid {
-            path: path.to_path_buf(),
-            source_text: String::from_utf8_lossy(&bytes).into_owned(),
-            diagnostics,
-        }
-    })
-}
-
-/// The default state path for a stack: `.rinfra/<name>.json`.
-pub fn default_state_path(stack_name: &str) -> PathBuf {
-    PathBuf::from(".rinfra").join(format!("{stack_name}.json"))
-}
 
 /// One resource that could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -400,7 +340,7 @@ pub async fn import(
     let managed = stack_keys(Some(stack), name);
     // Where the resource lives: its provider's region, as a create would
     // have put it.
-    let place = where_it_lives(decl, provider.as_ref(), registry);
+    let place = crate::conventions::where_it_lives(&decl.provider_defaults, provider.as_ref(), registry);
     let mut found = provider
         .read(&[ReadRequest::new(id, managed).with_recorded(&place)])
         .await
@@ -428,26 +368,10 @@ pub async fn import(
     Ok(())
 }
 
-/// The values a resource's provider gives it that the cloud never reports
-/// back (its region): what a read of it must be told, and what its record
-/// keeps.
-fn where_it_lives(
-    decl: &crate::stack::ResourceDecl,
-    provider: &dyn rinfra_provider::Provider,
-    registry: &Registry,
-) -> rinfra_provider::Props {
-    let mut given = serde_json::Map::new();
-    crate::plan::apply_provider_defaults(&mut given, provider.schema(), registry.defaults(), &decl.provider_defaults);
-    given
-        .into_iter()
-        .filter(|(k, _)| provider.schema().property(k).is_some_and(|p| p.read == rinfra_provider::schema::Read::Never))
-        .collect()
-}
-
 /// Records every stack output whose references are all in the state, so
 /// that once everything is imported a preview shows no changes.
 fn record_known_outputs(state: &mut StateFile, stack: &Stack, registry: &Registry) {
-    let attrs = crate::apply::attrs_of(state, registry);
+    let attrs = crate::conventions::attrs_of(state, registry);
     let lookup = |res: &str, path: &[String]| -> Option<serde_json::Value> {
         let mut v = attrs.get(res)?.get(path.first()?)?.clone();
         for p in &path[1..] {
@@ -482,11 +406,32 @@ pub async fn import_declared(
     Ok(done)
 }
 
+/// Why `state rm` or `state mv` cannot do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StateEditError {
+    /// The state has no resource of that name.
+    #[error("the state has no resource `{name}`{}", known_names(.known))]
+    NoSuchResource {
+        /// The name asked for.
+        name: String,
+        /// The names it has.
+        known: Vec<String>,
+    },
+    /// The state has a resource of that name already.
+    #[error("the state already has a resource `{0}`")]
+    ResourceExists(String),
+}
+
+/// "; it has: a, b" for the names a state has, or nothing when it has none.
+pub(crate) fn known_names(known: &[String]) -> String {
+    if known.is_empty() { String::new() } else { format!("; it has: {}", known.join(", ")) }
+}
+
 /// Forgets `name` without deleting it from the cloud. Returns what was
 /// removed and the resources that still depend on it.
-pub fn state_rm(state: &mut StateFile, name: &str) -> Result<(ResourceState, Vec<String>), crate::Error> {
+pub fn state_rm(state: &mut StateFile, name: &str) -> Result<(ResourceState, Vec<String>), StateEditError> {
     let Some(r) = state.resources.remove(name) else {
-        return Err(crate::Error::NoSuchResource {
+        return Err(StateEditError::NoSuchResource {
             name: name.into(),
             known: state.resources.keys().cloned().collect(),
         });
@@ -502,12 +447,12 @@ pub fn state_rm(state: &mut StateFile, name: &str) -> Result<(ResourceState, Vec
 
 /// Renames `old` to `new` in the state, with its URN and every dependency
 /// on it, so a rename in the stack does not replace the resource.
-pub fn state_mv(state: &mut StateFile, old: &str, new: &str) -> Result<(), crate::Error> {
+pub fn state_mv(state: &mut StateFile, old: &str, new: &str) -> Result<(), StateEditError> {
     if state.resources.contains_key(new) {
-        return Err(crate::Error::ResourceExists(new.to_string()));
+        return Err(StateEditError::ResourceExists(new.to_string()));
     }
     let Some(mut r) = state.resources.remove(old) else {
-        return Err(crate::Error::NoSuchResource {
+        return Err(StateEditError::NoSuchResource {
             name: old.into(),
             known: state.resources.keys().cloned().collect(),
         });
@@ -520,167 +465,6 @@ pub fn state_mv(state: &mut StateFile, old: &str, new: &str) -> Result<(), crate
         }
     }
     Ok(())
-}
-
-/// Whether `e` reads a resource, directly or through variables.
-fn reads_resources(stack: &Stack, e: &crate::expr::Expr) -> bool {
-    let mut todo = Vec::new();
-    e.collect_refs(&mut todo);
-    let mut seen = BTreeSet::new();
-    while let Some(r) = todo.pop() {
-        if stack.resources.contains_key(&r.root) {
-            return true;
-        }
-        if let Some(v) = stack.variables.get(&r.root) {
-            if seen.insert(r.root.clone()) {
-                v.collect_refs(&mut todo);
-            }
-        }
-    }
-    false
-}
-
-/// What resolving a stack's function calls did.
-#[derive(Debug, Default)]
-pub struct Invoked {
-    /// How many calls were made.
-    pub made: usize,
-    /// Calls that failed although their arguments read no resource: the
-    /// program is wrong, whatever the state says.
-    pub failed: Vec<crate::plan::PlanError>,
-    /// Calls that failed with arguments read from resources, which may be
-    /// stale (a resource deleted outside rinfra): their values stay
-    /// unknown, and apply calls them again once those resources are done.
-    pub deferred: Vec<crate::plan::PlanError>,
-}
-
-/// Calls every provider function of `stack` whose arguments are known
-/// from config, literals, `attrs` (resources in the state or done by now)
-/// and earlier calls, each distinct call once, and keeps the results in
-/// the stack. Calls whose arguments are still unknown stay unknown.
-pub async fn resolve_invokes(
-    stack: &Stack,
-    attrs: &BTreeMap<String, rinfra_provider::Props>,
-    registry: &Registry,
-) -> Invoked {
-    let invokes = stack.invoke_calls();
-    let mut out = Invoked::default();
-    let mut failed_keys = BTreeSet::new();
-    // A call's arguments may use another call's result: go round until a
-    // round makes no call, which takes at most one round per call.
-    for _ in 0..=invokes.len() {
-        let mut todo = Vec::new();
-        {
-            let lookup = |res: &str, path: &[String]| {
-                crate::plan::lookup_attribute(attrs, res, path).or_else(|| stack.read_attribute(res, path))
-            };
-            let ctx = stack.context(&lookup);
-            for i in &invokes {
-                let Ok(args) = ctx.eval(&i.arguments) else { continue };
-                let args = stack.invokes.arguments(&i.function, args);
-                if rinfra_provider::schema::is_unknown(&args) {
-                    continue;
-                }
-                let key = i.key(&args);
-                let new = stack.invokes.get(&key).is_none() && !failed_keys.contains(&key);
-                if new && !todo.iter().any(|(k, _, _)| *k == key) {
-                    todo.push((key, i, args));
-                }
-            }
-        }
-        if todo.is_empty() {
-            break;
-        }
-        let calls = todo.iter().map(|(_, i, args)| async move {
-            let f = registry.function(&i.function).ok_or_else(|| crate::plan::PlanError::Invoke {
-                function: i.function.clone(),
-                message: "no such function".into(),
-            })?;
-            let args: rinfra_provider::Props = match args {
-                serde_json::Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                _ => rinfra_provider::Props::new(),
-            };
-            f.invoke(&args)
-                .await
-                .map_err(|e| crate::plan::PlanError::Invoke { function: i.function.clone(), message: e.to_string() })
-        });
-        let results = futures::future::join_all(calls).await;
-        for ((key, i, _), r) in todo.into_iter().zip(results) {
-            match r {
-                Ok(result) => {
-                    stack.invokes.insert(key, serde_json::Value::Object(result.into_iter().collect()));
-                    out.made += 1;
-                }
-                Err(e) => {
-                    failed_keys.insert(key);
-                    if reads_resources(stack, &i.arguments) {
-                        out.deferred.push(e);
-                    } else {
-                        out.failed.push(e);
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Reads the resources `stack` declares with `get`, by their ids, in
-/// dependency order, and keeps their attributes in the stack for
-/// references. An id that waits on a function call is left for a later
-/// round unless `last`; in the last round every id must be known.
-pub async fn resolve_gets(
-    stack: &Stack,
-    state: &StateFile,
-    registry: &Registry,
-    last: bool,
-) -> Result<usize, crate::plan::PlanError> {
-    use crate::plan::PlanError;
-    let mut read = 0;
-    for name in &stack.order {
-        let Some(decl) = stack.resources.get(name) else { continue };
-        if stack.reads.get(name).is_some() {
-            continue;
-        }
-        let Some(id_expr) = &decl.get else { continue };
-        let none = |res: &str, path: &[String]| stack.read_attribute(res, path);
-        let id = match stack.context(&none).eval(id_expr) {
-            Ok(serde_json::Value::String(id)) if !rinfra_provider::schema::is_unknown(&serde_json::json!(id)) => id,
-            Ok(v) if !last && rinfra_provider::schema::is_unknown(&v) => continue,
-            Ok(_) => {
-                return Err(PlanError::Get {
-                    resource: name.clone(),
-                    id: String::new(),
-                    message: "its id must be text known before apply".into(),
-                });
-            }
-            Err(d) => return Err(PlanError::Get { resource: name.clone(), id: String::new(), message: d.message }),
-        };
-        let provider = registry
-            .get(&decl.type_)
-            .ok_or_else(|| PlanError::UnknownType { resource: name.clone(), type_: decl.type_.clone() })?;
-        let managed: BTreeSet<String> = provider.schema().properties.iter().map(|p| p.name.to_string()).collect();
-        let region = where_it_lives(decl, provider.as_ref(), registry);
-        let found = provider.read(&[ReadRequest::new(id.clone(), managed).with_recorded(&region)]).await.pop();
-        let observed = match found {
-            Some(Ok(Some(o))) => o,
-            Some(Ok(None)) => {
-                return Err(PlanError::Get { resource: name.clone(), id, message: "it does not exist".into() });
-            }
-            Some(Err(e)) => return Err(PlanError::Get { resource: name.clone(), id, message: e.to_string() }),
-            None => return Err(PlanError::Get { resource: name.clone(), id, message: "no answer".into() }),
-        };
-        let mut inputs = provider.normalize(&observed.inputs);
-        inputs.extend(region);
-        let attrs = crate::plan::with_common_attributes(
-            crate::plan::attributes(&inputs, &observed.outputs),
-            Some(&id),
-            &state.urn(&decl.type_, &decl.logical),
-        );
-        stack.reads.insert(name.clone(), serde_json::Value::Object(attrs.into_iter().collect()));
-        read += 1;
-    }
-    Ok(read)
 }
 
 /// Moves the state's record of every resource that `aliases` says was
@@ -706,4 +490,32 @@ pub fn apply_aliases(state: &mut StateFile, stack: &Stack) -> Vec<(String, Strin
         }
     }
     moved
+}
+
+/// Writes the options and dependencies the stack now declares into the
+/// state for resources that exist in both. A resource whose only change is
+/// `protect: false` still needs the state to know. Returns whether anything
+/// changed.
+pub fn sync_metadata(stack: &Stack, state: &mut StateFile) -> bool {
+    let mut changed = false;
+    for (name, decl) in &stack.resources {
+        let Some(rec) = state.resources.get_mut(name) else { continue };
+        if rec.type_ != decl.type_ {
+            continue;
+        }
+        let deps: Vec<String> = decl.dependencies.iter().cloned().collect();
+        let deleted_with = decl.options.deleted_with.as_ref().map(|(w, _)| w.clone());
+        if rec.protect != decl.options.protect
+            || rec.retain_on_delete != decl.options.retain_on_delete
+            || rec.dependencies != deps
+            || rec.deleted_with != deleted_with
+        {
+            rec.protect = decl.options.protect;
+            rec.retain_on_delete = decl.options.retain_on_delete;
+            rec.dependencies = deps;
+            rec.deleted_with = deleted_with;
+            changed = true;
+        }
+    }
+    changed
 }

@@ -83,7 +83,7 @@ pub enum ProjectError {
     NoFile(PathBuf),
     /// The project file is not valid YAML.
     #[error(transparent)]
-    Invalid(Box<crate::ops::LoadError>),
+    Invalid(Box<crate::load::LoadError>),
     /// The backend could not be asked.
     #[error(transparent)]
     Backend(#[from] rinfra_state::StateError),
@@ -150,7 +150,7 @@ impl Project {
         let root = match parse_bytes(&bytes) {
             Ok(r) => r,
             Err(d) => {
-                return Err(ProjectError::Invalid(Box::new(crate::ops::LoadError::Invalid {
+                return Err(ProjectError::Invalid(Box::new(crate::load::LoadError::Invalid {
                     path: file.clone(),
                     source_text: String::from_utf8_lossy(&bytes).into_owned(),
                     diagnostics: crate::diag::Diagnostics(vec![d]),

@@ -6,7 +6,8 @@ use crate::apply::{self, ApplyOptions, BackendStore, Observer, Report};
 use crate::config::{self, StackConfig, Stored};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::error::{Error, SecretsError};
-use crate::ops::{self, LoadError, Recovered};
+use crate::load::LoadError;
+use crate::ops::{self, Recovered};
 use crate::plan::{self, Observations, Plan, PlanMode};
 use crate::project::{Project, Target};
 use crate::render::Secrets;
@@ -117,9 +118,9 @@ impl Session {
         match target {
             Target::File(path) => {
                 let registry = registry(&BTreeMap::new());
-                let stack = ops::load_stack(path, overrides, &registry)?;
+                let stack = crate::load::load_stack(path, overrides, &registry)?;
                 let id = StackId::single(&stack.name);
-                let default = ops::default_state_path(&stack.name);
+                let default = crate::load::default_state_path(&stack.name);
                 let mut local_dir = default.parent().map(Path::to_path_buf).unwrap_or_default();
                 let backend: Arc<dyn Backend> = match location {
                     StateLocation::Default => Arc::new(LocalBackend::file(default)),
@@ -425,18 +426,18 @@ impl Session {
             // Reads and function calls happen in previews too, as in
             // Pulumi: they change nothing.
             let t = Instant::now();
-            let attrs = crate::apply::attrs_of(state, &self.registry);
-            let mut invoked = ops::resolve_invokes(&self.stack, &attrs, &self.registry).await;
+            let attrs = crate::conventions::attrs_of(state, &self.registry);
+            let mut invoked = crate::resolve::resolve_invokes(&self.stack, &attrs, &self.registry).await;
             // A read may wait on a call and a call on a read: go round
             // while reads are made, once per resource read with `get` at most.
             let gets = self.stack.resources.values().filter(|r| r.get.is_some()).count();
             for _ in 0..gets {
-                if ops::resolve_gets(&self.stack, state, &self.registry, false).await? == 0 {
+                if crate::resolve::resolve_gets(&self.stack, state, &self.registry, false).await? == 0 {
                     break;
                 }
-                invoked = ops::resolve_invokes(&self.stack, &attrs, &self.registry).await;
+                invoked = crate::resolve::resolve_invokes(&self.stack, &attrs, &self.registry).await;
             }
-            ops::resolve_gets(&self.stack, state, &self.registry, true).await?;
+            crate::resolve::resolve_gets(&self.stack, state, &self.registry, true).await?;
             if let Some(e) = invoked.failed.into_iter().next() {
                 return Err(e.into());
             }
@@ -518,7 +519,7 @@ impl Session {
     /// change nothing in the cloud, but the state must follow them.
     /// Returns whether it wrote.
     pub fn sync_metadata(&self, state: &mut StateFile) -> Result<bool, Error> {
-        if plan::sync_metadata(&self.stack, state) {
+        if ops::sync_metadata(&self.stack, state) {
             self.save(state)?;
             return Ok(true);
         }
@@ -644,13 +645,7 @@ fn config_inputs(
     if !diags.is_empty() {
         return Err(bad(diags));
     }
-    for (k, v) in overrides {
-        let key = k.strip_prefix(&format!("{}:", project.name)).unwrap_or(k);
-        values.insert(
-            key.to_string(),
-            Supplied { value: serde_json::Value::String(v.clone()), origin: Origin::Flag, secret: false },
-        );
-    }
+    values.extend(Supplied::flags(overrides, Some(&project.name)));
     // `fn::readFile` paths are relative to the program, which `main:` may
     // put in another directory.
     let program_dir = project.program.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -5,7 +5,7 @@ use crate::args::{ConfigGetArgs, ConfigKeyArg, ConfigLsArgs, ConfigSetArgs, Glob
 use crate::error::CliError;
 use crate::output;
 use rinfra_engine::config::{Editor, Shown, StackConfig};
-use rinfra_engine::ops::LoadError;
+use rinfra_engine::load::LoadError;
 use serde_json::{Value, json};
 
 /// An editor of the config of the stack `-s` names or the selected one.

@@ -50,12 +50,9 @@ fn sessions(g: &Global, a: &DriftArgs) -> Result<Vec<Ctx>, CliError> {
 
 /// Runs `drift`.
 pub async fn exec(g: &Global, a: DriftArgs) -> Result<i32, CliError> {
-    let every = a
-        .every
-        .as_deref()
-        .map(rinfra_engine::drift::parse_duration)
-        .transpose()
-        .map_err(|message| CliError::Flag { flag: "--every", value: a.every.clone().unwrap_or_default(), message })?;
+    let every = a.every.as_deref().map(rinfra_engine::duration::parse_duration).transpose().map_err(|e| {
+        CliError::Flag { flag: "--every", value: a.every.clone().unwrap_or_default(), message: e.to_string() }
+    })?;
     let mut ctxs = sessions(g, &a)?;
     // SIGINT and SIGTERM end the loop after the current run.
     if every.is_some() {

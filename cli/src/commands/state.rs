@@ -51,7 +51,11 @@ pub fn show(g: &Global, a: StateShowArgs) -> Result<i32, CliError> {
     let state = c.s.existing_state()?;
     let Some(r) = state.resources.get(&a.name) else {
         let known = state.resources.keys().cloned().collect();
-        return Err(rinfra_engine::Error::NoSuchResource { name: a.name, known }.into());
+        return Err(rinfra_engine::Error::from(rinfra_engine::ops::StateEditError::NoSuchResource {
+            name: a.name,
+            known,
+        })
+        .into());
     };
     let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
@@ -67,7 +71,7 @@ pub fn rm(g: &Global, a: StateNameArgs) -> Result<i32, CliError> {
     let mut c = context::open(g)?;
     let _lock = c.lock("state rm")?;
     let mut state = c.s.existing_state()?;
-    let (r, dependents) = ops::state_rm(&mut state, &a.name)?;
+    let (r, dependents) = ops::state_rm(&mut state, &a.name).map_err(rinfra_engine::Error::from)?;
     if !dependents.is_empty() {
         let list: Vec<String> = dependents.iter().map(|d| format!("`{d}`")).collect();
         output::warn(c.color_err, &format!("{} still depend on `{}`", list.join(", "), a.name));
@@ -83,7 +87,7 @@ pub fn mv(g: &Global, a: StateMvArgs) -> Result<i32, CliError> {
     let mut c = context::open(g)?;
     let _lock = c.lock("state mv")?;
     let mut state = c.s.existing_state()?;
-    ops::state_mv(&mut state, &a.old, &a.new)?;
+    ops::state_mv(&mut state, &a.old, &a.new).map_err(rinfra_engine::Error::from)?;
     c.s.save(&mut state)?;
     c.s.record(&state, "state mv", true, Default::default())?;
     output::line(&format!("Renamed `{}` to `{}` in the state; nothing in the cloud changed.", a.old, a.new));

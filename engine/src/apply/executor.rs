@@ -8,8 +8,9 @@
 //! been pointed at the new one. After a failure or an interrupt nothing new
 //! starts, and what is in flight finishes, so its result is recorded.
 
-use super::journal::{Journal, Store, attrs_of};
-use crate::plan::{Op, Plan, PlanError, ReplaceOrder, Step, attributes, diff, eval_inputs};
+use super::journal::{Journal, Store};
+use crate::conventions::{attributes, attrs_of};
+use crate::plan::{Op, Plan, PlanError, ReplaceOrder, Step, diff, eval_inputs};
 use crate::stack::Stack;
 use rinfra_provider::{Created, Observed, Ownership, Progress, Props, Provider, ProviderError, ReadRequest, Registry};
 use rinfra_state::{PendingKind, PendingOperation, StateError, StateFile};
@@ -197,7 +198,7 @@ async fn read_back(provider: &dyn Provider, id: &str, desired: &Props) -> Option
     let managed: BTreeSet<String> = desired.keys().cloned().collect();
     let found = provider.read(&[ReadRequest::new(id, managed).with_recorded(desired)]).await.pop()?.ok()?;
     Some(found.map(|mut o| {
-        o.inputs = crate::plan::current_inputs(provider, Some(&o), desired);
+        o.inputs = crate::conventions::current_inputs(provider, Some(&o), desired);
         o
     }))
 }
@@ -324,7 +325,8 @@ pub async fn apply(
             // can be called now.
             let mut invoke_error = None;
             if let (Some(stack), false) = (invoking, ready.is_empty()) {
-                let invoked = crate::ops::resolve_invokes(stack, &attrs_of(journal.state, registry), registry).await;
+                let invoked =
+                    crate::resolve::resolve_invokes(stack, &attrs_of(journal.state, registry), registry).await;
                 invoke_error = invoked.failed.iter().chain(&invoked.deferred).next().map(ToString::to_string);
             }
             let mut batch = Vec::new();
@@ -454,7 +456,7 @@ pub async fn apply(
                         .and_then(|s| eval_inputs(s, &step.name, &attrs_of(journal.state, registry), registry).ok())
                         .unwrap_or_default();
                     if let Some(p) = registry.get(&step.type_) {
-                        crate::plan::keep_auto_name(p.as_ref(), &mut desired, step.inputs.as_ref(), None);
+                        crate::conventions::keep_auto_name(p.as_ref(), &mut desired, step.inputs.as_ref(), None);
                     }
                     let observed = match registry.get(&step.type_) {
                         Some(p) => read_back(p.as_ref(), &id, &desired).await.flatten(),
@@ -500,7 +502,7 @@ pub async fn apply(
     if report.ok() && options.update_outputs {
         if let Some(stack) = invoking {
             // Outputs may call functions on what was just made.
-            let invoked = crate::ops::resolve_invokes(stack, &attrs_of(journal.state, registry), registry).await;
+            let invoked = crate::resolve::resolve_invokes(stack, &attrs_of(journal.state, registry), registry).await;
             for e in invoked.failed.iter().chain(&invoked.deferred) {
                 tracing::warn!(error = %e, "a function call for the outputs failed; the output is left empty");
             }
@@ -591,7 +593,12 @@ fn prepare(
         // Evaluate now: dependencies have finished, so values that were
         // unknown at plan time are known.
         desired = eval_inputs(stack, &step.name, &attrs_of(state, registry), registry)?;
-        crate::plan::keep_auto_name(provider.as_ref(), &mut desired, step.inputs.as_ref(), recorded.map(|r| &r.inputs));
+        crate::conventions::keep_auto_name(
+            provider.as_ref(),
+            &mut desired,
+            step.inputs.as_ref(),
+            recorded.map(|r| &r.inputs),
+        );
         // Every dependency has finished, so nothing may still be unknown;
         // a placeholder must never reach the cloud.
         if let Some((k, _)) = desired.iter().find(|(_, v)| rinfra_provider::schema::is_unknown(v)) {
@@ -610,7 +617,7 @@ fn prepare(
                 };
             }
             let rec = recorded
-                .map(|r| crate::plan::recorded_with_defaults(provider.as_ref(), registry, &r.inputs))
+                .map(|r| crate::conventions::recorded_with_defaults(provider.as_ref(), registry, &r.inputs))
                 .unwrap_or_default();
             changed = diff(provider.as_ref(), &desired, &current, &rec, &ignore).into_iter().map(|c| c.name).collect();
         }

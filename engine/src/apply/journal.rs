@@ -6,7 +6,8 @@
 //! [`Journal::save`] makes it durable. A crash between the two leaves a
 //! pending operation that the next run reconciles by reading the cloud.
 
-use crate::plan::{Step, attributes};
+use crate::conventions::attrs_of;
+use crate::plan::Step;
 use crate::stack::Stack;
 use rinfra_provider::{Created, Observed, Props, Registry};
 use rinfra_state::StackId;
@@ -188,7 +189,7 @@ impl<'a> Journal<'a> {
             }
             Some(Some(obs)) => {
                 if let (Some(r), Some(p)) = (self.state.resources.get_mut(&step.name), registry.get(&step.type_)) {
-                    r.inputs = crate::plan::current_inputs(p.as_ref(), Some(&obs), &r.inputs);
+                    r.inputs = crate::conventions::current_inputs(p.as_ref(), Some(&obs), &r.inputs);
                     r.outputs.extend(obs.outputs);
                 }
             }
@@ -227,17 +228,4 @@ impl<'a> Journal<'a> {
             None => BTreeMap::new(),
         };
     }
-}
-
-/// The attributes of every resource in the state: its inputs with schema
-/// defaults filled in, overlaid with its outputs.
-pub fn attrs_of(state: &StateFile, registry: &Registry) -> BTreeMap<String, Props> {
-    state
-        .resources
-        .iter()
-        .map(|(k, r)| {
-            let inputs = registry.get(&r.type_).map(|p| p.normalize(&r.inputs)).unwrap_or_else(|| r.inputs.clone());
-            (k.clone(), crate::plan::with_common_attributes(attributes(&inputs, &r.outputs), Some(&r.id), &r.urn))
-        })
-        .collect()
 }

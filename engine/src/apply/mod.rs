@@ -11,4 +11,4 @@ pub mod executor;
 pub mod journal;
 
 pub use executor::{ApplyError, ApplyOptions, Event, Failure, Observer, Quiet, Report, StepError, apply};
-pub use journal::{BackendStore, Store, attrs_of};
+pub use journal::{BackendStore, Store};
