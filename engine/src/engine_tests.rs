@@ -7,7 +7,7 @@ use crate::memory::{self, Cloud};
 use crate::ops;
 use crate::plan::{self, DeleteFirst, Op, Plan, Reason, ReplaceOrder};
 use crate::render;
-use crate::stack::{self, Stack};
+use crate::stack::{self, Resolved, Stack};
 use rinfra_provider::Registry;
 use rinfra_state::StateFile;
 use serde_json::json;
@@ -58,7 +58,8 @@ impl World {
 
     async fn plan(&self, yaml: &str) -> Plan {
         let observed = ops::refresh(&self.state, None, &self.registry).await.unwrap();
-        plan::plan(&self.stack(yaml), &self.state, &self.registry, Some(&observed)).unwrap()
+        let s = self.stack(yaml);
+        plan::plan(&s, &Resolved::new(&s), &self.state, &self.registry, Some(&observed)).unwrap()
     }
 
     async fn up(&mut self, yaml: &str) -> (Plan, apply::Report) {
@@ -75,9 +76,18 @@ impl World {
             id: rinfra_state::StackId::single("demo"),
             sealer: None,
         };
-        let report = apply::apply(&p, Some(&s), &mut self.state, &store, &self.registry, &options, Arc::new(Quiet))
-            .await
-            .unwrap();
+        let report = apply::apply(
+            &p,
+            Some(&s),
+            &mut Resolved::new(&s),
+            &mut self.state,
+            &store,
+            &self.registry,
+            &options,
+            Arc::new(Quiet),
+        )
+        .await
+        .unwrap();
         if report.ok() {
             ops::sync_metadata(&s, &mut self.state);
             rinfra_state::save(&path, &mut self.state).unwrap();
@@ -305,7 +315,8 @@ async fn protected_resources_are_never_replaced_or_deleted() {
     w.up(&protected).await;
     let renamed = protected.replace("name: s1", "name: s2");
     let observed = ops::refresh(&w.state, None, &w.registry).await.unwrap();
-    let err = plan::plan(&w.stack(&renamed), &w.state, &w.registry, Some(&observed)).unwrap_err();
+    let s = w.stack(&renamed);
+    let err = plan::plan(&s, &Resolved::new(&s), &w.state, &w.registry, Some(&observed)).unwrap_err();
     assert!(err.to_string().contains("`stream` is protected and would be replaced"), "{err}");
     let err = plan::delete_steps(&w.state, &w.registry, |_| true).unwrap_err();
     assert!(err.to_string().contains("protected"), "{err}");
@@ -437,9 +448,19 @@ async fn type_changing_replace_orphans_the_old_resource() {
     let store = RecordingStore::default();
     let s = w.stack(&retyped);
     let mut state = w.state.clone();
-    apply::apply(&p, Some(&s), &mut state, &store, &w.registry, &ApplyOptions::default(), Arc::new(Quiet))
-        .await
-        .unwrap();
+    let mut resolved = Resolved::new(&s);
+    apply::apply(
+        &p,
+        Some(&s),
+        &mut resolved,
+        &mut state,
+        &store,
+        &w.registry,
+        &ApplyOptions::default(),
+        Arc::new(Quiet),
+    )
+    .await
+    .unwrap();
     // The state saved just before the delete call, as a crash would leave it.
     let saved = store.0.lock().unwrap().clone();
     let mut crashed = saved
@@ -497,7 +518,7 @@ async fn a_failed_update_forgets_what_it_did() {
     assert_ne!(w.state.resources["stream"].inputs.get("size"), Some(&json!(5)));
     w.cloud.fail_update.lock().unwrap().clear();
     let s = w.stack(&changed);
-    let p = plan::plan(&s, &w.state, &w.registry, None).unwrap();
+    let p = plan::plan(&s, &Resolved::new(&s), &w.state, &w.registry, None).unwrap();
     let names: Vec<&str> = p.steps[0].changes.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["size"]);
 }
@@ -666,7 +687,8 @@ async fn deleted_with_only_forgets_what_goes_with_its_owner() {
     );
     w.up(&yaml).await;
     assert_eq!(w.state.resources["alarm"].deleted_with.as_deref(), Some("stream"));
-    let p = plan::plan_mode(&w.stack(&yaml), &w.state, &w.registry, None, plan::PlanMode::Destroy).unwrap().plan;
+    let s = w.stack(&yaml);
+    let p = plan::plan_mode(&s, &Resolved::new(&s), &w.state, &w.registry, None, plan::PlanMode::Destroy).unwrap().plan;
     let alarm = p.steps.iter().find(|s| s.name == "alarm").unwrap();
     assert_eq!((alarm.op, alarm.reason.clone()), (Op::Forget, Some(Reason::DeletedWith("stream".into()))));
     // Removing the alarm alone deletes it.
@@ -704,11 +726,12 @@ outputs:
     let s = w.stack(yaml);
     // Before any call, the value is unknown, as in a preview of a value
     // that depends on a resource.
-    let before = plan::plan(&s, &w.state, &w.registry, None).unwrap();
+    let mut resolved = Resolved::new(&s);
+    let before = plan::plan(&s, &resolved, &w.state, &w.registry, None).unwrap();
     assert!(rinfra_provider::schema::is_unknown(&before.steps[0].inputs.as_ref().unwrap()["name"]));
-    let made = crate::resolve::resolve_invokes(&s, &BTreeMap::new(), &w.registry).await.made;
+    let made = crate::resolve::resolve_invokes(&s, &mut resolved, &BTreeMap::new(), &w.registry).await.made;
     assert_eq!(made, 1, "one distinct call with known arguments; the other waits for the stream");
-    let p = plan::plan(&s, &w.state, &w.registry, None).unwrap();
+    let p = plan::plan(&s, &resolved, &w.state, &w.registry, None).unwrap();
     assert_eq!(p.steps[0].inputs.as_ref().unwrap()["name"], json!("s-HELLO"));
     let (_, r) = w.up(yaml).await;
     assert!(r.ok());
@@ -756,16 +779,17 @@ resources:
 "#;
     let mut state = StateFile::new(&rinfra_state::StackId::single("other"));
     let s = w.stack(yaml);
-    assert_eq!(crate::resolve::resolve_gets(&s, &state, &w.registry, true).await.unwrap(), 1);
-    let p = plan::plan(&s, &state, &w.registry, None).unwrap();
+    let mut resolved = Resolved::new(&s);
+    assert_eq!(crate::resolve::resolve_gets(&s, &mut resolved, &state, &w.registry, true).await.unwrap(), 1);
+    let p = plan::plan(&s, &resolved, &state, &w.registry, None).unwrap();
     assert_eq!(ops_of(&p), [("alarm2".into(), Op::Create)], "no step for what is only read");
     assert_eq!(p.steps[0].inputs.as_ref().unwrap()["dimensions"]["Arn"], json!("arn:test:test:Stream:s1"));
     state.resources.insert("shared".into(), w.state.resources["stream"].clone());
-    assert!(matches!(plan::plan(&s, &state, &w.registry, None), Err(plan::PlanError::ManagedGet { .. })));
+    assert!(matches!(plan::plan(&s, &resolved, &state, &w.registry, None), Err(plan::PlanError::ManagedGet { .. })));
     let missing = yaml.replace("id: s1", "id: nope");
     let s = w.stack(&missing);
     assert!(matches!(
-        crate::resolve::resolve_gets(&s, &w.state, &w.registry, true).await,
+        crate::resolve::resolve_gets(&s, &mut Resolved::new(&s), &w.state, &w.registry, true).await,
         Err(plan::PlanError::Get { .. })
     ));
 }

@@ -89,30 +89,31 @@ impl Invoke {
     }
 }
 
-/// Results of provider functions already called, by [`Invoke::key`].
-/// Shared by every evaluation of one run, so each distinct call is made
-/// once, as Pulumi makes it once per preview or update.
-#[derive(Debug, Clone, Default)]
-pub struct InvokeResults(std::sync::Arc<std::sync::Mutex<BTreeMap<String, Value>>>);
-
-/// The key under which [`InvokeResults`] keeps a function's default
-/// arguments; no call key starts with it.
-const DEFAULTS: &str = "\u{1}defaults\u{1}";
+/// Results of provider functions already called, by [`Invoke::key`],
+/// with the arguments each function gets unless a call gives them. One
+/// run keeps one, so each distinct call is made once, as Pulumi makes it
+/// once per preview or update. It is plain data: whoever owns it (the
+/// session) changes it, never an evaluation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InvokeResults {
+    results: BTreeMap<String, Value>,
+    defaults: BTreeMap<String, serde_json::Map<String, Value>>,
+}
 
 impl InvokeResults {
-    /// Sets the arguments `function` gets unless a call gives them: those
-    /// of the package's default provider (its region), as Pulumi sends an
-    /// invoke to the default provider.
-    pub fn set_defaults(&self, function: &str, defaults: serde_json::Map<String, Value>) {
-        self.insert(format!("{DEFAULTS}{function}"), Value::Object(defaults));
+    /// No results yet, with the arguments each function gets by default:
+    /// those of the package's default provider (its region), as Pulumi
+    /// sends an invoke to the default provider.
+    pub fn with_defaults(defaults: BTreeMap<String, serde_json::Map<String, Value>>) -> Self {
+        InvokeResults { results: BTreeMap::new(), defaults }
     }
 
     /// A call's arguments with the function's defaults filled in.
     pub fn arguments(&self, function: &str, args: Value) -> Value {
-        match (self.get(&format!("{DEFAULTS}{function}")), args) {
-            (Some(Value::Object(defaults)), Value::Object(mut given)) => {
+        match (self.defaults.get(function), args) {
+            (Some(defaults), Value::Object(mut given)) => {
                 for (k, v) in defaults {
-                    given.entry(k).or_insert(v);
+                    given.entry(k.clone()).or_insert_with(|| v.clone());
                 }
                 Value::Object(given)
             }
@@ -121,22 +122,13 @@ impl InvokeResults {
     }
 
     /// The result of the call with this key, if it was made.
-    pub fn get(&self, key: &str) -> Option<Value> {
-        self.0.lock().ok()?.get(key).cloned()
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.results.get(key)
     }
 
     /// Records a call's result.
-    pub fn insert(&self, key: String, v: Value) {
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(key, v);
-        }
-    }
-}
-
-impl PartialEq for InvokeResults {
-    /// Results are a cache of calls, not part of what a stack says.
-    fn eq(&self, _: &Self) -> bool {
-        true
+    pub fn insert(&mut self, key: String, v: Value) {
+        self.results.insert(key, v);
     }
 }
 
@@ -573,7 +565,7 @@ impl EvalContext<'_> {
                     return Ok(rinfra_provider::schema::unknown());
                 };
                 match &i.ret {
-                    None => result,
+                    None => result.clone(),
                     Some((name, span)) => result.get(name).cloned().ok_or_else(|| {
                         Diagnostic::new(format!("`{}` returned no `{name}`", i.function)).at(*span, "not returned")
                     })?,

@@ -379,7 +379,10 @@ fn record_known_outputs(state: &mut StateFile, stack: &Stack, registry: &Registr
         }
         Some(v)
     };
-    let ctx = stack.context(&lookup);
+    // Imports run before the run's function calls and `get` reads, so
+    // outputs that need them stay unrecorded until the next apply.
+    let resolved = crate::stack::Resolved::new(stack);
+    let ctx = stack.context(&resolved, &lookup);
     for (name, e) in &stack.outputs {
         if let Ok(v) = ctx.eval(e) {
             state.outputs.insert(name.clone(), v);

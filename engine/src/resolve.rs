@@ -3,7 +3,7 @@
 //! with `get:`. Both only read the cloud.
 
 use crate::plan::PlanError;
-use crate::stack::Stack;
+use crate::stack::{Resolved, Stack};
 use rinfra_provider::{ReadRequest, Registry};
 use rinfra_state::StateFile;
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,6 +46,7 @@ pub struct Invoked {
 /// the stack. Calls whose arguments are still unknown stay unknown.
 pub async fn resolve_invokes(
     stack: &Stack,
+    resolved: &mut Resolved,
     attrs: &BTreeMap<String, rinfra_provider::Props>,
     registry: &Registry,
 ) -> Invoked {
@@ -58,17 +59,18 @@ pub async fn resolve_invokes(
         let mut todo = Vec::new();
         {
             let lookup = |res: &str, path: &[String]| {
-                crate::conventions::lookup_attribute(attrs, res, path).or_else(|| stack.read_attribute(res, path))
+                crate::conventions::lookup_attribute(attrs, res, path)
+                    .or_else(|| stack.read_attribute(resolved, res, path))
             };
-            let ctx = stack.context(&lookup);
+            let ctx = stack.context(resolved, &lookup);
             for i in &invokes {
                 let Ok(args) = ctx.eval(&i.arguments) else { continue };
-                let args = stack.invokes.arguments(&i.function, args);
+                let args = resolved.invokes.arguments(&i.function, args);
                 if rinfra_provider::schema::is_unknown(&args) {
                     continue;
                 }
                 let key = i.key(&args);
-                let new = stack.invokes.get(&key).is_none() && !failed_keys.contains(&key);
+                let new = resolved.invokes.get(&key).is_none() && !failed_keys.contains(&key);
                 if new && !todo.iter().any(|(k, _, _)| *k == key) {
                     todo.push((key, i, args));
                 }
@@ -94,7 +96,7 @@ pub async fn resolve_invokes(
         for ((key, i, _), r) in todo.into_iter().zip(results) {
             match r {
                 Ok(result) => {
-                    stack.invokes.insert(key, serde_json::Value::Object(result.into_iter().collect()));
+                    resolved.invokes.insert(key, serde_json::Value::Object(result.into_iter().collect()));
                     out.made += 1;
                 }
                 Err(e) => {
@@ -117,6 +119,7 @@ pub async fn resolve_invokes(
 /// round unless `last`; in the last round every id must be known.
 pub async fn resolve_gets(
     stack: &Stack,
+    resolved: &mut Resolved,
     state: &StateFile,
     registry: &Registry,
     last: bool,
@@ -124,12 +127,12 @@ pub async fn resolve_gets(
     let mut read = 0;
     for name in &stack.order {
         let Some(decl) = stack.resources.get(name) else { continue };
-        if stack.reads.get(name).is_some() {
+        if resolved.reads.contains_key(name) {
             continue;
         }
         let Some(id_expr) = &decl.get else { continue };
-        let none = |res: &str, path: &[String]| stack.read_attribute(res, path);
-        let id = match stack.context(&none).eval(id_expr) {
+        let none = |res: &str, path: &[String]| stack.read_attribute(resolved, res, path);
+        let id = match stack.context(resolved, &none).eval(id_expr) {
             Ok(serde_json::Value::String(id)) if !rinfra_provider::schema::is_unknown(&serde_json::json!(id)) => id,
             Ok(v) if !last && rinfra_provider::schema::is_unknown(&v) => continue,
             Ok(_) => {
@@ -162,7 +165,7 @@ pub async fn resolve_gets(
             Some(&id),
             &state.urn(&decl.type_, &decl.logical),
         );
-        stack.reads.insert(name.clone(), serde_json::Value::Object(attrs.into_iter().collect()));
+        resolved.reads.insert(name.clone(), attrs);
         read += 1;
     }
     Ok(read)

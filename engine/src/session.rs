@@ -11,7 +11,7 @@ use crate::ops::{self, Recovered};
 use crate::plan::{self, Observations, Plan, PlanMode};
 use crate::project::{Project, Target};
 use crate::render::Secrets;
-use crate::stack::{ConfigInputs, Origin, Stack, Supplied};
+use crate::stack::{ConfigInputs, Origin, Resolved, Stack, Supplied};
 use rinfra_provider::Registry;
 use rinfra_state::backend::{Backend, Lease, LocalBackend};
 use rinfra_state::crypt::{Crypter, Sealer};
@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 pub struct Session {
     /// The checked stack.
     pub stack: Stack,
+    /// What this run has learned beyond the program: function results and
+    /// `get` reads. The session owns it so the stack stays inert.
+    pub resolved: Resolved,
     /// Which stack this is.
     pub id: StackId,
     /// The project, unless the program is a single file.
@@ -191,6 +194,7 @@ impl Session {
         t: Instant,
     ) -> Session {
         Session {
+            resolved: Resolved::new(&stack),
             stack,
             id,
             project,
@@ -427,17 +431,21 @@ impl Session {
             // Pulumi: they change nothing.
             let t = Instant::now();
             let attrs = crate::conventions::attrs_of(state, &self.registry);
-            let mut invoked = crate::resolve::resolve_invokes(&self.stack, &attrs, &self.registry).await;
+            let mut invoked =
+                crate::resolve::resolve_invokes(&self.stack, &mut self.resolved, &attrs, &self.registry).await;
             // A read may wait on a call and a call on a read: go round
             // while reads are made, once per resource read with `get` at most.
             let gets = self.stack.resources.values().filter(|r| r.get.is_some()).count();
             for _ in 0..gets {
-                if crate::resolve::resolve_gets(&self.stack, state, &self.registry, false).await? == 0 {
+                if crate::resolve::resolve_gets(&self.stack, &mut self.resolved, state, &self.registry, false).await?
+                    == 0
+                {
                     break;
                 }
-                invoked = crate::resolve::resolve_invokes(&self.stack, &attrs, &self.registry).await;
+                invoked =
+                    crate::resolve::resolve_invokes(&self.stack, &mut self.resolved, &attrs, &self.registry).await;
             }
-            crate::resolve::resolve_gets(&self.stack, state, &self.registry, true).await?;
+            crate::resolve::resolve_gets(&self.stack, &mut self.resolved, state, &self.registry, true).await?;
             if let Some(e) = invoked.failed.into_iter().next() {
                 return Err(e.into());
             }
@@ -447,7 +455,7 @@ impl Session {
             self.phases.push(("read", t.elapsed()));
         }
         let t = Instant::now();
-        let planned = plan::plan_mode(&self.stack, state, &self.registry, observed.as_ref(), req.mode)?;
+        let planned = plan::plan_mode(&self.stack, &self.resolved, state, &self.registry, observed.as_ref(), req.mode)?;
         let mut p = planned.plan;
         if !req.targets.is_empty() {
             plan::restrict(&mut p, &req.targets, Some(&self.stack), state, req.mode == PlanMode::Destroy)?;
@@ -475,7 +483,8 @@ impl Session {
         };
         let stack = (mode != PlanMode::Destroy).then_some(&self.stack);
         let t = Instant::now();
-        let report = apply::apply(plan, stack, state, &store, &self.registry, &opts, observer).await;
+        let report =
+            apply::apply(plan, stack, &mut self.resolved, state, &store, &self.registry, &opts, observer).await;
         self.phases.push(("apply", t.elapsed()));
         let report = report?;
         self.note_secret_outputs(state);

@@ -11,7 +11,7 @@
 use super::journal::{Journal, Store};
 use crate::conventions::{attributes, attrs_of};
 use crate::plan::{Op, Plan, PlanError, ReplaceOrder, Step, diff, eval_inputs};
-use crate::stack::Stack;
+use crate::stack::{Resolved, Stack};
 use rinfra_provider::{Created, Observed, Ownership, Progress, Props, Provider, ProviderError, ReadRequest, Registry};
 use rinfra_state::{PendingKind, PendingOperation, StateError, StateFile};
 use std::collections::{BTreeMap, BTreeSet};
@@ -267,9 +267,13 @@ fn second_waits_of(steps: &[&Step], state: &StateFile) -> Vec<BTreeSet<usize>> {
 }
 
 /// Applies `plan`. `stack` is `None` for destroy, which only deletes.
+/// Function calls that waited on steps are made as those steps finish,
+/// and their results kept in `resolved`.
+#[allow(clippy::too_many_arguments)]
 pub async fn apply(
     plan: &Plan,
     stack: Option<&Stack>,
+    resolved: &mut Resolved,
     state: &mut StateFile,
     store: &dyn Store,
     registry: &Registry,
@@ -326,7 +330,8 @@ pub async fn apply(
             let mut invoke_error = None;
             if let (Some(stack), false) = (invoking, ready.is_empty()) {
                 let invoked =
-                    crate::resolve::resolve_invokes(stack, &attrs_of(journal.state, registry), registry).await;
+                    crate::resolve::resolve_invokes(stack, resolved, &attrs_of(journal.state, registry), registry)
+                        .await;
                 invoke_error = invoked.failed.iter().chain(&invoked.deferred).next().map(ToString::to_string);
             }
             let mut batch = Vec::new();
@@ -347,7 +352,7 @@ pub async fn apply(
                     }
                     observer.event(Event::Started { name: step.name.clone(), op: step.op });
                 }
-                match prepare(step, half, stack, journal.state, registry) {
+                match prepare(step, half, stack, resolved, journal.state, registry) {
                     Ok(t) => batch.push((i, half, t)),
                     // A value still unknown because a function call failed:
                     // say which call, not just that the value is unknown.
@@ -453,7 +458,9 @@ pub async fn apply(
                     // what the cloud really holds, so nothing is orphaned and
                     // the next plan shows what is left to do.
                     let mut desired = stack
-                        .and_then(|s| eval_inputs(s, &step.name, &attrs_of(journal.state, registry), registry).ok())
+                        .and_then(|s| {
+                            eval_inputs(s, resolved, &step.name, &attrs_of(journal.state, registry), registry).ok()
+                        })
                         .unwrap_or_default();
                     if let Some(p) = registry.get(&step.type_) {
                         crate::conventions::keep_auto_name(p.as_ref(), &mut desired, step.inputs.as_ref(), None);
@@ -502,12 +509,13 @@ pub async fn apply(
     if report.ok() && options.update_outputs {
         if let Some(stack) = invoking {
             // Outputs may call functions on what was just made.
-            let invoked = crate::resolve::resolve_invokes(stack, &attrs_of(journal.state, registry), registry).await;
+            let invoked =
+                crate::resolve::resolve_invokes(stack, resolved, &attrs_of(journal.state, registry), registry).await;
             for e in invoked.failed.iter().chain(&invoked.deferred) {
                 tracing::warn!(error = %e, "a function call for the outputs failed; the output is left empty");
             }
         }
-        journal.record_outputs(registry);
+        journal.record_outputs(registry, resolved);
         journal.save()?;
     }
     Ok(report)
@@ -545,6 +553,7 @@ fn prepare(
     step: &Step,
     half: Half,
     stack: Option<&Stack>,
+    resolved: &Resolved,
     state: &StateFile,
     registry: &Registry,
 ) -> Result<Task, StepError> {
@@ -592,7 +601,7 @@ fn prepare(
     if let (Some(stack), TaskKind::Create | TaskKind::Update) = (stack, kind) {
         // Evaluate now: dependencies have finished, so values that were
         // unknown at plan time are known.
-        desired = eval_inputs(stack, &step.name, &attrs_of(state, registry), registry)?;
+        desired = eval_inputs(stack, resolved, &step.name, &attrs_of(state, registry), registry)?;
         crate::conventions::keep_auto_name(
             provider.as_ref(),
             &mut desired,

@@ -8,7 +8,7 @@
 
 use crate::conventions::attrs_of;
 use crate::plan::Step;
-use crate::stack::Stack;
+use crate::stack::{Resolved, Stack};
 use rinfra_provider::{Created, Observed, Props, Registry};
 use rinfra_state::StackId;
 use rinfra_state::backend::Backend;
@@ -222,9 +222,9 @@ impl<'a> Journal<'a> {
     }
 
     /// Recomputes the stack outputs from what the state now holds.
-    pub fn record_outputs(&mut self, registry: &Registry) {
+    pub fn record_outputs(&mut self, registry: &Registry, resolved: &Resolved) {
         self.state.outputs = match self.stack {
-            Some(s) => crate::plan::eval_outputs(s, &attrs_of(self.state, registry)),
+            Some(s) => crate::plan::eval_outputs(s, resolved, &attrs_of(self.state, registry)),
             None => BTreeMap::new(),
         };
     }

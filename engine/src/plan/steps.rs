@@ -9,7 +9,7 @@ use crate::conventions::{
     apply_provider_defaults, attributes, auto_name, current_inputs, is_auto_named, lookup_attribute,
     recorded_with_defaults, with_common_attributes,
 };
-use crate::stack::Stack;
+use crate::stack::{Resolved, Stack};
 use rinfra_provider::schema::{Change, Read, is_unknown, unknown};
 use rinfra_provider::{Props, Provider, Registry};
 use rinfra_state::StateFile;
@@ -19,13 +19,15 @@ use std::sync::Arc;
 /// Evaluates a resource's properties against known attributes.
 pub fn eval_inputs(
     stack: &Stack,
+    resolved: &Resolved,
     name: &str,
     attrs: &BTreeMap<String, Props>,
     registry: &Registry,
 ) -> Result<Props, PlanError> {
-    let lookup =
-        |res: &str, path: &[String]| lookup_attribute(attrs, res, path).or_else(|| stack.read_attribute(res, path));
-    let ctx = stack.context(&lookup);
+    let lookup = |res: &str, path: &[String]| {
+        lookup_attribute(attrs, res, path).or_else(|| stack.read_attribute(resolved, res, path))
+    };
+    let ctx = stack.context(resolved, &lookup);
     let decl = stack
         .resources
         .get(name)
@@ -45,10 +47,11 @@ pub fn eval_inputs(
 }
 
 /// Evaluates the stack outputs against known attributes.
-pub fn eval_outputs(stack: &Stack, attrs: &BTreeMap<String, Props>) -> BTreeMap<String, Value> {
-    let lookup =
-        |res: &str, path: &[String]| lookup_attribute(attrs, res, path).or_else(|| stack.read_attribute(res, path));
-    let ctx = stack.context(&lookup);
+pub fn eval_outputs(stack: &Stack, resolved: &Resolved, attrs: &BTreeMap<String, Props>) -> BTreeMap<String, Value> {
+    let lookup = |res: &str, path: &[String]| {
+        lookup_attribute(attrs, res, path).or_else(|| stack.read_attribute(resolved, res, path))
+    };
+    let ctx = stack.context(resolved, &lookup);
     // A path into a value that does not exist evaluates to null; unknown
     // values are explicit in the attributes.
     stack.outputs.iter().map(|(k, e)| (k.clone(), ctx.eval(e).unwrap_or(Value::Null))).collect()
@@ -121,11 +124,12 @@ fn provider_for<'r>(registry: &'r Registry, name: &str, type_: &str) -> Result<&
 /// is `None` to plan against the state alone.
 pub fn plan(
     stack: &Stack,
+    resolved: &Resolved,
     state: &StateFile,
     registry: &Registry,
     observed: Option<&Observations>,
 ) -> Result<Plan, PlanError> {
-    plan_mode(stack, state, registry, observed, PlanMode::Normal).map(|p| p.plan)
+    plan_mode(stack, resolved, state, registry, observed, PlanMode::Normal).map(|p| p.plan)
 }
 
 /// A plan and the protected resources it had to leave alone.
@@ -144,6 +148,7 @@ pub struct Planned {
 /// `RefreshOnly` mode nothing changes in the cloud.
 pub fn plan_mode(
     stack: &Stack,
+    resolved: &Resolved,
     state: &StateFile,
     registry: &Registry,
     observed: Option<&Observations>,
@@ -182,7 +187,7 @@ pub fn plan_mode(
             continue;
         }
         let provider = provider_for(registry, name, &decl.type_)?;
-        let mut desired = eval_inputs(stack, name, &attrs, registry)?;
+        let mut desired = eval_inputs(stack, resolved, name, &attrs, registry)?;
         let recorded = state.resources.get(name).filter(|r| r.type_ == decl.type_);
         // An auto-named resource keeps the name it was given; a new one
         // gets a fresh name.
@@ -324,7 +329,7 @@ pub fn plan_mode(
     }
     steps.extend(replaced_steps(state, registry)?);
 
-    let new_outputs = eval_outputs(stack, &attrs);
+    let new_outputs = eval_outputs(stack, resolved, &attrs);
     let mut outputs = Vec::new();
     let names: BTreeSet<&String> = new_outputs.keys().chain(state.outputs.keys()).collect();
     for k in names {

@@ -302,7 +302,8 @@ pub(super) fn secret_texts(ck: &mut Checker, stack: &Stack) -> Vec<String> {
         }
     }
     let unknown_attrs = |_: &str, _: &[String]| Some(unknown());
-    let ctx = stack.context(&unknown_attrs);
+    let nothing_read = super::Resolved::new(stack);
+    let ctx = stack.context(&nothing_read, &unknown_attrs);
     let mut out = Vec::new();
     let exprs =
         stack.resources.values().map(|r| &r.properties).chain(stack.variables.values()).chain(stack.outputs.values());
@@ -316,7 +317,14 @@ pub(super) fn secret_texts(ck: &mut Checker, stack: &Stack) -> Vec<String> {
 /// Checks every `fn::invoke`: the function exists, its arguments are
 /// ones it takes, the required ones are there, and `return` names a value
 /// it returns.
-pub(super) fn check_invokes(ck: &mut Checker, stack: &Stack, registry: &Registry) {
+/// Returns the arguments each function gets from the package's default
+/// provider.
+pub(super) fn check_invokes(
+    ck: &mut Checker,
+    stack: &Stack,
+    registry: &Registry,
+) -> BTreeMap<String, serde_json::Map<String, Value>> {
+    let mut defaults = BTreeMap::new();
     for i in stack.invoke_calls() {
         let Some(f) = registry.function(&i.function) else {
             let known: Vec<&str> = registry.function_tokens().collect();
@@ -342,7 +350,7 @@ pub(super) fn check_invokes(ck: &mut Checker, stack: &Stack, registry: &Registry
                 .filter(|(k, _)| names.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            stack.invokes.set_defaults(&i.function, given);
+            defaults.insert(i.function.clone(), given);
         }
         if let Expr::Map(entries, span) = i.arguments.as_ref() {
             for (k, _) in entries {
@@ -383,12 +391,14 @@ pub(super) fn check_invokes(ck: &mut Checker, stack: &Stack, registry: &Registry
             }
         }
     }
+    defaults
 }
 
 pub(super) fn check_values(ck: &mut Checker, stack: &Stack, registry: &Registry) {
     // Every resource attribute is unknown at this point.
     let unknown_attrs = |_: &str, _: &[String]| Some(unknown());
-    let ctx = stack.context(&unknown_attrs);
+    let nothing_read = super::Resolved::new(stack);
+    let ctx = stack.context(&nothing_read, &unknown_attrs);
     for r in stack.resources.values().filter(|r| r.get.is_none()) {
         let Some(provider) = registry.get(&r.type_) else { continue };
         let mut props = match ctx.eval(&r.properties) {

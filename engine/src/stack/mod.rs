@@ -83,10 +83,31 @@ pub struct Stack {
     /// Things worth saying that do not stop the run, such as options
     /// accepted and ignored.
     pub notes: Vec<Diagnostic>,
-    /// The results of provider functions called so far in this run.
+    /// The arguments each provider function gets unless a call gives
+    /// them: those of the package's default provider, by function token.
+    pub invoke_defaults: BTreeMap<String, serde_json::Map<String, Value>>,
+}
+
+/// What a run learns beyond its program: the results of provider functions
+/// and the attributes of the resources read with `get`. The session owns
+/// it and the resolve step fills it in; the [`Stack`] stays the program's
+/// inert, checked value, equal to itself whatever the run has read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resolved {
+    /// The results of provider functions called so far.
     pub invokes: crate::expr::InvokeResults,
     /// The attributes of the resources read with `get`, by name, once read.
-    pub reads: crate::expr::InvokeResults,
+    pub reads: BTreeMap<String, Props>,
+}
+
+impl Resolved {
+    /// Nothing read yet for `stack`.
+    pub fn new(stack: &Stack) -> Self {
+        Resolved {
+            invokes: crate::expr::InvokeResults::with_defaults(stack.invoke_defaults.clone()),
+            reads: BTreeMap::new(),
+        }
+    }
 }
 
 impl Stack {
@@ -128,9 +149,9 @@ impl Stack {
 
     /// Reads `path` from a resource read with `get`: `None` when it is not
     /// such a resource, unknown until it has been read.
-    pub fn read_attribute(&self, res: &str, path: &[String]) -> Option<Value> {
+    pub fn read_attribute(&self, resolved: &Resolved, res: &str, path: &[String]) -> Option<Value> {
         self.resources.get(res)?.get.as_ref()?;
-        let Some(attrs) = self.reads.get(res) else { return Some(unknown()) };
+        let Some(attrs) = resolved.reads.get(res) else { return Some(unknown()) };
         let (first, rest) = path.split_first()?;
         let mut v = attrs.get(first).cloned().unwrap_or(Value::Null);
         for p in rest {
@@ -140,14 +161,18 @@ impl Stack {
     }
 
     /// The context to evaluate this stack's expressions in, with resource
-    /// attributes from `resource`.
-    pub fn context<'a>(&'a self, resource: &'a crate::expr::ResourceLookup<'a>) -> crate::expr::EvalContext<'a> {
+    /// attributes from `resource` and function results from `resolved`.
+    pub fn context<'a>(
+        &'a self,
+        resolved: &'a Resolved,
+        resource: &'a crate::expr::ResourceLookup<'a>,
+    ) -> crate::expr::EvalContext<'a> {
         crate::expr::EvalContext {
             config: &self.config,
             variables: &self.variables,
             resource,
             base_dir: &self.base_dir,
-            invokes: &self.invokes,
+            invokes: &resolved.invokes,
         }
     }
 }
@@ -267,15 +292,14 @@ pub fn load_with(bytes: &[u8], inputs: &ConfigInputs, registry: &Registry) -> Re
         base_dir,
         providers,
         notes: Vec::new(),
-        invokes: crate::expr::InvokeResults::default(),
-        reads: crate::expr::InvokeResults::default(),
+        invoke_defaults: BTreeMap::new(),
     };
 
     // With references sound and no cycles, values can be checked: every
     // resource output is treated as unknown, so nothing but config and
     // literals is assumed.
     if ck.diags.is_empty() && config_diags.is_empty() {
-        checks::check_invokes(&mut ck, &stack, registry);
+        stack.invoke_defaults = checks::check_invokes(&mut ck, &stack, registry);
         checks::check_values(&mut ck, &stack, registry);
     }
     if ck.diags.is_empty() && config_diags.is_empty() {
